@@ -1,0 +1,66 @@
+"""An access token as this package holds it, and the unverified JWT claims worth showing.
+
+Only the resource server validates the token; the claims are read here without
+verification, for the expiry when ``expires_in`` is missing and for administrators
+debugging access. The token value never appears in a repr.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from joserfc.errors import JoseError
+from joserfc.jws import extract_compact
+
+LifetimeSource = Literal["expires_in", "jwt_exp", "default"]
+
+# Claims that say who issued the token, for whom, with which rights, and until when.
+DISPLAYED_CLAIMS = (
+    "iss",
+    "aud",
+    "sub",
+    "azp",
+    "client_id",
+    "appid",
+    "tid",
+    "scp",
+    "scope",
+    "roles",
+    "iat",
+    "nbf",
+    "exp",
+)
+JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    value: str = field(repr=False)
+    lifetime: float
+    lifetime_source: LifetimeSource
+    scope: str | None = None
+    claims: Mapping[str, JsonValue] | None = field(default=None, repr=False)
+    notes: tuple[str, ...] = ()
+
+    def authorization_header(self) -> str:
+        return f"Bearer {self.value}"
+
+    def __str__(self) -> str:
+        return repr(self)
+
+
+def read_jwt_claims(token: str) -> dict[str, JsonValue] | None:
+    """The payload of a JWS compact serialization, unverified; None when the token is
+    not a JWT (an opaque token)."""
+    try:
+        payload = json.loads(extract_compact(token.encode("ascii")).payload)
+    except (JoseError, ValueError, UnicodeError):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def displayed_claims(claims: Mapping[str, JsonValue]) -> dict[str, JsonValue]:
+    return {name: claims[name] for name in DISPLAYED_CLAIMS if name in claims}

@@ -1,0 +1,54 @@
+"""Checks one configured server without Orthanc: get a token, optionally probe the
+DICOMweb server with it. The result holds no secret and no token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .access_token import JsonValue, displayed_claims
+from .configuration import ServerSettings
+from .errors import TokenRequestError
+from .probe import ProbeResult, probe_dicomweb
+from .token_source import TokenSource
+
+
+@dataclass(frozen=True)
+class ServerCheck:
+    server: str
+    ok: bool
+    error: str | None = None
+    expires_in: int | None = None
+    lifetime_source: str | None = None
+    client_auth_method: str | None = None
+    claims: dict[str, JsonValue] | None = None
+    notes: tuple[str, ...] = ()
+    probe: ProbeResult | None = None
+
+
+def check_server(
+    settings: ServerSettings, *, probe: bool, dicomweb_ca_certificates: str | None
+) -> ServerCheck:
+    source = TokenSource(settings.token_endpoint)
+    method = settings.token_endpoint.auth_method
+    try:
+        token = source.fetch()
+    except TokenRequestError as error:
+        return ServerCheck(settings.name, ok=False, error=str(error), client_auth_method=method)
+    finally:
+        source.close()
+    probe_result = (
+        probe_dicomweb(settings.dicomweb_definition["Url"], token, dicomweb_ca_certificates)
+        if probe
+        else None
+    )
+    return ServerCheck(
+        settings.name,
+        ok=probe_result is None or probe_result.ok,
+        error=None if probe_result is None or probe_result.ok else probe_result.detail,
+        expires_in=round(token.lifetime),
+        lifetime_source=token.lifetime_source,
+        client_auth_method=method,
+        claims=None if token.claims is None else displayed_claims(token.claims),
+        notes=token.notes,
+        probe=probe_result,
+    )

@@ -1,0 +1,387 @@
+"""Orthanc's configuration -> one validated ServerSettings per configured server.
+
+A broken server section gives errors naming its keys and is left out; the other servers
+are still loaded. Keys may come from ``DicomWeb.Servers.NAME`` (the DICOMweb plugin's own
+definition), which the ``DicomWebOAuth`` section extends.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from .secret_sources import SecretSourceError, secret_from_environment, secret_from_file
+from .settings_schema import DICOMWEB_OPTION_KEYS, ClientAuthMethod, OAuthSection, ServerSection
+
+SECTION = "DicomWebOAuth"
+DICOMWEB_SECTION = "DicomWeb"
+DEFAULT_TOKEN_REQUEST_TIMEOUT = 30.0
+RESERVED_HEADER = "Authorization"
+
+
+@dataclass(frozen=True)
+class ConfigurationError:
+    key: str
+    message: str
+    server: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}"
+
+
+@dataclass(frozen=True)
+class TokenEndpointSettings:
+    url: str
+    client_id: str
+    client_secret: SecretStr
+    auth_method: ClientAuthMethod
+    scope: str | None
+    extra_parameters: Mapping[str, str]
+    ca_certificates: str | None
+    verify_peer: bool
+    proxy: str | None
+    connect_timeout: float
+    read_timeout: float
+    default_token_lifetime: float
+
+
+@dataclass(frozen=True)
+class RefreshSettings:
+    margin_ratio: float
+    minimum_margin: float
+    retry_initial_delay: float
+    retry_max_delay: float
+    permanent_error_retry_delay: float
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    name: str
+    token_endpoint: TokenEndpointSettings
+    refresh: RefreshSettings
+    # The DICOMweb plugin's definition without the Authorization header. It may hold a
+    # certificate key password: never shown.
+    dicomweb_definition: Mapping[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class LoadedConfiguration:
+    servers: Mapping[str, ServerSettings]
+    errors: tuple[ConfigurationError, ...]
+
+    def errors_of(self, server: str) -> tuple[ConfigurationError, ...]:
+        return tuple(error for error in self.errors if error.server == server)
+
+
+class _InvalidServerError(Exception):
+    def __init__(self, errors: Sequence[ConfigurationError]) -> None:
+        super().__init__("invalid server section")
+        self.errors = tuple(errors)
+
+
+def load_configuration(
+    orthanc: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> LoadedConfiguration:
+    """Validates the ``DicomWebOAuth`` section of Orthanc's whole configuration and reads
+    the client secrets (once, here)."""
+    environ = os.environ if environ is None else environ
+    if SECTION not in orthanc:
+        return LoadedConfiguration({}, (ConfigurationError(SECTION, "section is missing"),))
+    try:
+        section = OAuthSection.model_validate(orthanc[SECTION])
+    except ValidationError as error:
+        return LoadedConfiguration({}, tuple(_pydantic_errors(error, SECTION, OAuthSection)))
+
+    dicomweb_servers, errors = _dicomweb_servers(orthanc)
+    servers: dict[str, ServerSettings] = {}
+    for name, raw in section.servers.items():
+        try:
+            servers[name] = _server(name, raw, dicomweb_servers.get(name), orthanc, environ)
+        except _InvalidServerError as invalid:
+            errors.extend(invalid.errors)
+    if not section.servers:
+        errors.append(ConfigurationError(f"{SECTION}.Servers", "no server is configured"))
+    return LoadedConfiguration(servers, tuple(errors))
+
+
+def _server(
+    name: str,
+    raw: Any,
+    dicomweb_base: Any,
+    orthanc: Mapping[str, Any],
+    environ: Mapping[str, str],
+) -> ServerSettings:
+    path = f"{SECTION}.Servers.{name}"
+    if not name.strip():
+        raise _InvalidServerError([ConfigurationError(path, "a server name cannot be empty", name)])
+    try:
+        keys = ServerSection.model_validate(raw)
+    except ValidationError as error:
+        raise _InvalidServerError(_pydantic_errors(error, path, ServerSection, name)) from None
+
+    errors: list[ConfigurationError] = []
+    base = _dicomweb_base(name, dicomweb_base, errors)
+    if errors:
+        raise _InvalidServerError(errors)
+    definition = _dicomweb_definition(name, keys, base, errors)
+    _check_url(f"{path}.TokenEndpoint", keys.token_endpoint, keys.allow_insecure_http, name, errors)
+    secret = _client_secret(name, keys, environ, errors)
+    if errors or secret is None:
+        raise _InvalidServerError(errors)
+    return ServerSettings(
+        name=name,
+        token_endpoint=_token_endpoint(keys, secret, orthanc),
+        refresh=RefreshSettings(
+            margin_ratio=keys.refresh_margin_ratio,
+            minimum_margin=keys.minimum_refresh_margin,
+            retry_initial_delay=keys.retry_initial_delay,
+            retry_max_delay=max(keys.retry_max_delay, keys.retry_initial_delay),
+            permanent_error_retry_delay=keys.permanent_error_retry_delay,
+        ),
+        dicomweb_definition=definition,
+    )
+
+
+def _token_endpoint(
+    keys: ServerSection, secret: SecretStr, orthanc: Mapping[str, Any]
+) -> TokenEndpointSettings:
+    """The token request's settings; network options left unset fall back on Orthanc's own
+    (HttpsCACertificates, HttpsVerifyPeers, HttpProxy, HttpTimeout)."""
+    ca = keys.token_endpoint_ca_certificates or _orthanc_string(orthanc, "HttpsCACertificates")
+    verify = keys.token_endpoint_verify_peer
+    if verify is None:
+        verify = orthanc.get("HttpsVerifyPeers") is not False
+    proxy = keys.token_endpoint_proxy
+    if proxy is None:
+        proxy = _orthanc_string(orthanc, "HttpProxy")
+    timeout = keys.token_request_timeout
+    if timeout is None:
+        timeout = _orthanc_http_timeout(orthanc) or DEFAULT_TOKEN_REQUEST_TIMEOUT
+    return TokenEndpointSettings(
+        url=keys.token_endpoint,
+        client_id=keys.client_id,
+        client_secret=secret,
+        auth_method=keys.client_auth_method,
+        scope=keys.scope,
+        extra_parameters=dict(keys.token_request_parameters),
+        ca_certificates=ca,
+        verify_peer=verify,
+        proxy=proxy or None,
+        connect_timeout=keys.token_request_connect_timeout,
+        read_timeout=timeout,
+        default_token_lifetime=keys.default_token_lifetime,
+    )
+
+
+def _orthanc_http_timeout(orthanc: Mapping[str, Any]) -> float | None:
+    value = orthanc.get("HttpTimeout")
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None
+
+
+def _orthanc_string(orthanc: Mapping[str, Any], key: str) -> str | None:
+    value = orthanc.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _dicomweb_servers(
+    orthanc: Mapping[str, Any],
+) -> tuple[dict[str, Any], list[ConfigurationError]]:
+    dicomweb = orthanc.get(DICOMWEB_SECTION, {})
+    if not isinstance(dicomweb, dict):
+        return {}, [ConfigurationError(DICOMWEB_SECTION, "must be a JSON object")]
+    servers = dicomweb.get("Servers", {})
+    if not isinstance(servers, dict):
+        return {}, [ConfigurationError(f"{DICOMWEB_SECTION}.Servers", "must be a JSON object")]
+    return servers, []
+
+
+def _dicomweb_base(name: str, raw: Any, errors: list[ConfigurationError]) -> dict[str, Any]:
+    """``DicomWeb.Servers.NAME`` as an object; the plugin also accepts
+    ``[Url, Username, Password]``."""
+    path = f"{DICOMWEB_SECTION}.Servers.{name}"
+    if raw is None:
+        return {}
+    if isinstance(raw, list) and raw and all(isinstance(item, str) for item in raw):
+        base = dict(zip(("Url", "Username", "Password"), raw, strict=False))
+    elif isinstance(raw, dict):
+        base = dict(raw)
+    else:
+        errors.append(ConfigurationError(path, "must be an object or [Url, ...]", name))
+        return {}
+    credentials = [key for key in ("Username", "Password") if key in base]
+    if credentials:
+        errors.append(
+            ConfigurationError(
+                f"{path}.{credentials[0]}",
+                "this server is authorized by DicomWebOAuth with a bearer token: remove "
+                "Username and Password",
+                name,
+            )
+        )
+    if "HttpHeaders" in base and not isinstance(base["HttpHeaders"], dict):
+        errors.append(ConfigurationError(f"{path}.HttpHeaders", "must be a JSON object", name))
+    return base
+
+
+def _dicomweb_definition(
+    name: str, keys: ServerSection, base: Mapping[str, Any], errors: list[ConfigurationError]
+) -> dict[str, Any]:
+    path = f"{SECTION}.Servers.{name}"
+    own = keys.model_dump(by_alias=True, include=_dicomweb_fields(), exclude_none=True)
+    own.pop("HttpHeaders", None)
+    if keys.certificate_key_password is not None:
+        own["CertificateKeyPassword"] = keys.certificate_key_password.get_secret_value()
+    definition = {**base, **own}
+    base_headers = base.get("HttpHeaders")
+    headers = {
+        key: value
+        for key, value in {
+            **(base_headers if isinstance(base_headers, dict) else {}),
+            **keys.http_headers,
+        }.items()
+        # The bearer token replaces any static Authorization header.
+        if key.lower() != RESERVED_HEADER.lower()
+    }
+    if any(key.lower() == RESERVED_HEADER.lower() for key in keys.http_headers):
+        errors.append(
+            ConfigurationError(
+                f"{path}.HttpHeaders.{RESERVED_HEADER}",
+                "reserved for the bearer token managed by DicomWebOAuth: remove it",
+                name,
+            )
+        )
+    definition["HttpHeaders"] = headers
+    url = definition.get("Url")
+    if not isinstance(url, str) or not url:
+        errors.append(
+            ConfigurationError(
+                f"{path}.Url",
+                f"missing: set Url here or define {DICOMWEB_SECTION}.Servers.{name}",
+                name,
+            )
+        )
+    else:
+        url_key = f"{path}.Url" if keys.url else f"{DICOMWEB_SECTION}.Servers.{name}.Url"
+        _check_url(url_key, url, keys.allow_insecure_http, name, errors)
+    return definition
+
+
+def _dicomweb_fields() -> set[str]:
+    return {
+        field_name
+        for field_name, info in ServerSection.model_fields.items()
+        if info.alias in DICOMWEB_OPTION_KEYS
+    }
+
+
+def _check_url(
+    key: str, url: str, allow_http: bool, server: str, errors: list[ConfigurationError]
+) -> None:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        errors.append(ConfigurationError(key, "is not a valid URL", server))
+        return
+    if parts.scheme not in ("http", "https") or not host:
+        errors.append(
+            ConfigurationError(key, "must be an absolute http:// or https:// URL", server)
+        )
+    elif parts.scheme == "http" and not allow_http and not _is_loopback(host):
+        errors.append(
+            ConfigurationError(
+                key,
+                f"http:// to {host} would send credentials in clear text: use https://, or "
+                "set AllowInsecureHttp to true",
+                server,
+            )
+        )
+    elif parts.username or parts.password:
+        errors.append(
+            ConfigurationError(key, "must not carry credentials (user:password@)", server)
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _client_secret(
+    name: str, keys: ServerSection, environ: Mapping[str, str], errors: list[ConfigurationError]
+) -> SecretStr | None:
+    path = f"{SECTION}.Servers.{name}"
+    given = [
+        alias
+        for alias, value in (
+            ("ClientSecret", keys.client_secret),
+            ("ClientSecretEnv", keys.client_secret_env),
+            ("ClientSecretFile", keys.client_secret_file),
+        )
+        if value is not None
+    ]
+    if len(given) != 1:
+        found = f" (found {', '.join(given)})" if given else ""
+        errors.append(
+            ConfigurationError(
+                path,
+                "exactly one of ClientSecret, ClientSecretEnv or ClientSecretFile is "
+                f"required{found}",
+                name,
+            )
+        )
+        return None
+    try:
+        if keys.client_secret_env is not None:
+            return secret_from_environment(keys.client_secret_env, environ)
+        if keys.client_secret_file is not None:
+            return secret_from_file(keys.client_secret_file)
+    except SecretSourceError as error:
+        errors.append(ConfigurationError(f"{path}.{given[0]}", str(error), name))
+        return None
+    if keys.client_secret is None or not keys.client_secret.get_secret_value().strip():
+        errors.append(ConfigurationError(f"{path}.ClientSecret", "is empty", name))
+        return None
+    return keys.client_secret
+
+
+def _pydantic_errors(
+    error: ValidationError, prefix: str, model: type[BaseModel], server: str | None = None
+) -> list[ConfigurationError]:
+    """pydantic's errors with Orthanc's key paths. Input values are left out: they may be
+    secrets."""
+    known = [info.alias for info in model.model_fields.values() if info.alias]
+    result = []
+    for detail in error.errors(include_input=False, include_url=False):
+        location = [str(part) for part in detail["loc"]]
+        key = ".".join([prefix, *location])
+        message = detail["msg"]
+        if detail["type"] == "extra_forbidden":
+            message = "unknown key" + _suggestion(location[-1], known)
+        elif detail["type"] == "missing":
+            message = "is required"
+        elif detail["type"] == "model_type":
+            message = "must be a JSON object"
+        result.append(ConfigurationError(key, message, server))
+    return result
+
+
+def _suggestion(key: str, known: Sequence[str]) -> str:
+    by_lower = {candidate.lower(): candidate for candidate in known}
+    if key.lower() in by_lower:
+        return f"; did you mean {by_lower[key.lower()]}? (keys are case-sensitive)"
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""

@@ -1,0 +1,200 @@
+"""One OAuth2 client-credentials token request (RFC 6749 §4.4) through Authlib, on httpx2.
+
+Authlib builds the request and authenticates the client; this module adds what a server
+running for months needs: connect and read timeouts, a cap on the answer's size, TLS and
+proxy settings, form-urlencoded HTTP Basic credentials, and errors that say what went
+wrong without carrying a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import ssl
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import quote_plus, urlencode
+
+import httpx2
+from authlib.integrations.httpx_client import OAuth2Client
+
+from .access_token import AccessToken
+from .configuration import TokenEndpointSettings
+from .errors import TokenRequestError
+from .redaction import sanitize_external_text
+from .token_response import TokenHttpAnswer, parse_token_answer
+
+# A token answer is a few KiB (a JWT with many roles); anything far larger is not one.
+MAX_ANSWER_BYTES = 256 * 1024
+
+
+class TokenSource:
+    """Requests tokens for one server. Not meant for concurrent calls: the TokenKeeper
+    lets one request out at a time."""
+
+    def __init__(self, settings: TokenEndpointSettings) -> None:
+        self._settings = settings
+        self._client: _ClientCredentialsClient | None = None
+
+    def fetch(self) -> AccessToken:
+        settings = self._settings
+        try:
+            token: AccessToken = self._oauth_client().fetch_token(
+                settings.url,
+                grant_type="client_credentials",
+                body=urlencode(dict(settings.extra_parameters)),
+            )
+        except TokenRequestError:
+            raise
+        except httpx2.TimeoutException as error:
+            phase = "connecting to" if isinstance(error, httpx2.ConnectTimeout) else ("waiting for")
+            limit = (
+                settings.connect_timeout
+                if isinstance(error, httpx2.ConnectTimeout)
+                else settings.read_timeout
+            )
+            raise TokenRequestError(
+                f"timed out after {limit:g} s {phase} the token endpoint", transient=True
+            ) from None
+        except _AnswerTooLargeError:
+            raise TokenRequestError(
+                f"token endpoint answered more than {MAX_ANSWER_BYTES // 1024} KiB: not a "
+                "token answer",
+                transient=True,
+            ) from None
+        except (httpx2.HTTPError, ssl.SSLError, OSError) as error:
+            raise self._network_error(error) from None
+        return token
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _oauth_client(self) -> _ClientCredentialsClient:
+        if self._client is None:
+            self._client = _ClientCredentialsClient(self._settings, self._transport())
+        return self._client
+
+    def _transport(self) -> httpx2.BaseTransport:
+        settings = self._settings
+        try:
+            verify: ssl.SSLContext | bool
+            if not settings.verify_peer:
+                verify = False
+            elif settings.ca_certificates:
+                verify = ssl.create_default_context(cafile=settings.ca_certificates)
+            else:
+                verify = True
+            return _CappedTransport(httpx2.HTTPTransport(verify=verify, proxy=settings.proxy))
+        except (ssl.SSLError, OSError) as error:
+            raise TokenRequestError(
+                f"cannot use the CA bundle {settings.ca_certificates}: "
+                f"{getattr(error, 'strerror', None) or error}",
+                transient=False,
+            ) from None
+
+    def _network_error(self, error: BaseException) -> TokenRequestError:
+        cause: BaseException | None = error
+        while cause is not None:
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                return TokenRequestError(
+                    "TLS certificate of the token endpoint not trusted "
+                    f"({cause.verify_message}): set TokenEndpointCACertificates to the CA "
+                    "bundle that signed it",
+                    transient=False,
+                )
+            cause = cause.__cause__ or cause.__context__
+        reason = sanitize_external_text(
+            str(error) or type(error).__name__, [self._settings.client_secret.get_secret_value()]
+        )
+        return TokenRequestError(
+            f"cannot reach the token endpoint: {reason} ({type(error).__name__})",
+            transient=True,
+        )
+
+
+class _ClientCredentialsClient(OAuth2Client):  # type: ignore[misc]  # Authlib is untyped
+    """Authlib's client with this package's answer parser: real providers' quirks
+    (string ``expires_in``, missing ``token_type``, HTML error pages) are handled there."""
+
+    def __init__(self, settings: TokenEndpointSettings, transport: httpx2.BaseTransport) -> None:
+        super().__init__(
+            client_id=settings.client_id,
+            client_secret=settings.client_secret.get_secret_value(),
+            token_endpoint_auth_method=settings.auth_method,
+            scope=settings.scope,
+            transport=transport,
+            timeout=httpx2.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+            follow_redirects=False,
+            trust_env=False,
+        )
+        self._default_lifetime = settings.default_token_lifetime
+        self.register_client_auth_method(("client_secret_basic", _form_urlencoded_basic))
+
+    def parse_response_token(self, resp: httpx2.Response) -> AccessToken:
+        return parse_token_answer(
+            TokenHttpAnswer(
+                status=resp.status_code,
+                content_type=resp.headers.get("content-type", ""),
+                body=resp.content,
+                retry_after=resp.headers.get("retry-after"),
+                location=resp.headers.get("location"),
+            ),
+            default_lifetime=self._default_lifetime,
+            secrets=[self.client_secret],
+        )
+
+    def __repr__(self) -> str:
+        return f"<token endpoint client {self.client_id!r}>"
+
+
+def _form_urlencoded_basic(
+    client: Any, method: str, uri: str, headers: dict[str, str], body: str
+) -> tuple[str, Mapping[str, str], str]:
+    """client_secret_basic as RFC 6749 §2.3.1 says: id and secret form-urlencoded before
+    Base64. Authlib sends them raw, which providers such as Keycloak reject for secrets
+    with '+', '%' or ':'."""
+    credentials = f"{quote_plus(client.client_id)}:{quote_plus(client.client_secret)}"
+    headers["Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
+    return uri, headers, body
+
+
+class _AnswerTooLargeError(Exception):
+    pass
+
+
+class _CappedStream(httpx2.SyncByteStream):
+    def __init__(self, inner: httpx2.SyncByteStream) -> None:
+        self._inner = inner
+
+    def __iter__(self) -> Iterator[bytes]:
+        received = 0
+        for chunk in self._inner:
+            received += len(chunk)
+            if received > MAX_ANSWER_BYTES:
+                raise _AnswerTooLargeError
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _CappedTransport(httpx2.BaseTransport):
+    """Stops reading an answer past MAX_ANSWER_BYTES instead of buffering it whole."""
+
+    def __init__(self, inner: httpx2.HTTPTransport) -> None:
+        self._inner = inner
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = self._inner.handle_request(request)
+        if not isinstance(response.stream, httpx2.SyncByteStream):
+            return response
+        return httpx2.Response(
+            status_code=response.status_code,
+            headers=response.headers,
+            stream=_CappedStream(response.stream),
+            extensions=response.extensions,
+        )
+
+    def close(self) -> None:
+        self._inner.close()

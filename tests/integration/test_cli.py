@@ -1,0 +1,167 @@
+"""`orthanc-dicomweb-oauth check`, run as a real process against a loopback token
+endpoint and DICOMweb server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from ..helpers import CLIENT_SECRET, make_jwt
+
+JWT = make_jwt(lifetime=3600, roles=["DICOM Data Owner"], scp="dicom.read")
+
+
+def run_check(
+    config: dict[str, Any] | str, tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "orthanc.json"
+    path.write_text(config if isinstance(config, str) else json.dumps(config))
+    environ = {**os.environ, "DICOM_SECRET": CLIENT_SECRET, **(env or {})}
+    result = subprocess.run(
+        [sys.executable, "-m", "orthanc_dicomweb_oauth", "check", str(path), *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+        check=False,
+    )
+    for secret in (CLIENT_SECRET, JWT):
+        assert secret not in result.stdout
+        assert secret not in result.stderr
+    return result
+
+
+def oauth_config(server: HTTPServer, **servers: dict[str, Any]) -> dict[str, Any]:
+    base = {
+        "Url": server.url_for("/dicom-web/"),
+        "TokenEndpoint": server.url_for("/token"),
+        "ClientId": "orthanc",
+        "ClientSecretEnv": "DICOM_SECRET",
+    }
+    return {
+        "DicomWebOAuth": {"Servers": {name: {**base, **extra} for name, extra in servers.items()}}
+    }
+
+
+def issue_jwt(server: HTTPServer) -> None:
+    def handler(request: Request) -> Response:
+        if request.form.get("client_secret") != CLIENT_SECRET:
+            body = {"error": "invalid_client", "error_description": "wrong secret"}
+            return Response(json.dumps(body), status=401, content_type="application/json")
+        token = {"access_token": JWT, "token_type": "Bearer", "expires_in": 600}
+        return Response(json.dumps(token), content_type="application/json")
+
+    server.expect_request("/token", method="POST").respond_with_handler(handler)
+
+
+def test_ok_in_text(token_server: HTTPServer, tmp_path: Path) -> None:
+    issue_jwt(token_server)
+    result = run_check(oauth_config(token_server, azure={}), tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == (
+        "azure: OK token valid for 600 s (lifetime from expires_in, client_secret_post)"
+    )
+    assert "  iss: https://issuer.test" in lines
+    assert '  roles: ["DICOM Data Owner"]' in lines
+    assert "  scp: dicom.read" in lines
+    assert any(line.startswith("  exp: ") and "T" in line for line in lines)
+
+
+def test_json_and_exit_codes(token_server: HTTPServer, tmp_path: Path) -> None:
+    issue_jwt(token_server)
+    config = oauth_config(token_server, good={}, refused={"ClientSecretEnv": "WRONG_SECRET"})
+    result = run_check(config, tmp_path, "--json", env={"WRONG_SECRET": "not-it"})
+    assert result.returncode == 1
+    document = json.loads(result.stdout)
+    good, refused = document["servers"]["good"], document["servers"]["refused"]
+    assert (good["ok"], good["expires_in"], good["error"]) == (True, 600, None)
+    assert good["claims"]["aud"] == "dicom"
+    assert (refused["ok"], refused["expires_in"]) == (False, None)
+    assert refused["error"] == "invalid_client: wrong secret (HTTP 401)"
+
+
+def test_invalid_configuration_exits_2_and_checks_the_rest(
+    token_server: HTTPServer, tmp_path: Path
+) -> None:
+    issue_jwt(token_server)
+    config = oauth_config(token_server, good={}, broken={"ClientSecretEnv": "UNSET_VARIABLE"})
+    result = run_check(config, tmp_path)
+    assert result.returncode == 2
+    assert "good: OK token valid for 600 s" in result.stdout
+    assert (
+        "broken: INVALID DicomWebOAuth.Servers.broken.ClientSecretEnv: environment variable "
+        "UNSET_VARIABLE is not set"
+    ) in result.stdout
+
+
+def test_server_filter(token_server: HTTPServer, tmp_path: Path) -> None:
+    issue_jwt(token_server)
+    config = oauth_config(token_server, one={}, two={"ClientSecretEnv": "UNSET_VARIABLE"})
+    only_one = run_check(config, tmp_path, "--server", "one")
+    assert only_one.returncode == 0  # the invalid server two is not checked
+    assert only_one.stdout.startswith("one: OK")
+    assert "two" not in only_one.stdout
+    assert run_check(config, tmp_path).returncode == 2
+    unknown = run_check(config, tmp_path, "--server", "three")
+    assert unknown.returncode == 2
+    assert unknown.stdout.strip() == "ERROR no server named three in DicomWebOAuth.Servers"
+
+
+def test_unreadable_configuration(tmp_path: Path) -> None:
+    result = run_check('{"DicomWebOAuth": ', tmp_path, "--json")
+    assert result.returncode == 2
+    assert "invalid JSON at line 1" in json.loads(result.stdout)["errors"][0]
+
+
+def test_variables_are_substituted_like_orthanc(token_server: HTTPServer, tmp_path: Path) -> None:
+    issue_jwt(token_server)
+    config = json.dumps(oauth_config(token_server, s={})).replace('"orthanc"', '"${CLIENT_NAME}"')
+    result = run_check(config, tmp_path, env={"CLIENT_NAME": "orthanc"})
+    assert result.returncode == 0, result.stdout
+
+
+def _dicomweb(status: int, challenge: str | None = None) -> Any:
+    def handler(request: Request) -> Response:
+        if request.headers.get("Authorization") != f"Bearer {JWT}":
+            return Response("", status=401)
+        headers = {"WWW-Authenticate": challenge} if challenge else {}
+        return Response("[]", status=status, headers=headers, content_type="application/dicom+json")
+
+    return handler
+
+
+def test_probe_ok(token_server: HTTPServer, tmp_path: Path) -> None:
+    issue_jwt(token_server)
+    token_server.expect_request("/dicom-web/studies").respond_with_handler(_dicomweb(200))
+    result = run_check(oauth_config(token_server, s={}), tmp_path, "--probe")
+    assert result.returncode == 0, result.stdout
+    assert "probe: GET http://127.0.0.1:" in result.stdout
+    assert "HTTP 200, the token is accepted" in result.stdout
+
+
+def test_probe_explains_401_and_403(token_server: HTTPServer, tmp_path: Path) -> None:
+    issue_jwt(token_server)
+    token_server.expect_request("/dicom-web/studies").respond_with_handler(
+        _dicomweb(401, 'Bearer error="invalid_token", error_description="audience"')
+    )
+    result = run_check(oauth_config(token_server, s={}), tmp_path, "--probe", "--json")
+    assert result.returncode == 1
+    probe = json.loads(result.stdout)["servers"]["s"]["probe"]
+    assert probe["http_status"] == 401
+    assert "refused the token" in probe["detail"]
+    assert 'error="invalid_token"' in probe["detail"]
+
+    token_server.clear()
+    issue_jwt(token_server)
+    token_server.expect_request("/dicom-web/studies").respond_with_handler(_dicomweb(403))
+    result = run_check(oauth_config(token_server, s={}), tmp_path, "--probe")
+    assert result.returncode == 1
+    assert "HTTP 403, the token is valid but not allowed" in result.stdout

@@ -1,0 +1,151 @@
+"""The token keeper on a real token endpoint over loopback: single flight under load,
+an outage with the cached token served, recovery."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from orthanc_dicomweb_oauth.access_token import AccessToken
+from orthanc_dicomweb_oauth.errors import TokenUnavailableError
+from orthanc_dicomweb_oauth.keeper_factory import create_server_tokens
+from orthanc_dicomweb_oauth.token_keeper import KeeperState
+
+from ..helpers import CLIENT_SECRET, server_settings
+
+THREADS = 64
+
+
+class CountingEndpoint:
+    """Issues numbered tokens of a given lifetime, slowly enough that callers overlap."""
+
+    def __init__(self, lifetime: float, delay: float = 0.2) -> None:
+        self.lifetime = lifetime
+        self.delay = delay
+        self.requests = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, _: Request) -> Response:
+        with self._lock:
+            self.requests += 1
+            number = self.requests
+        time.sleep(self.delay)
+        body = {
+            "access_token": f"token-{number}",
+            "token_type": "Bearer",
+            "expires_in": self.lifetime,
+        }
+        return Response(json.dumps(body), content_type="application/json")
+
+
+def call_together(function: object, count: int) -> list[object]:
+    barrier = threading.Barrier(count)
+    results: list[object] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            outcome: object = function()  # type: ignore[operator]
+        except Exception as error:
+            outcome = error
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return results
+
+
+def test_64_threads_at_expiry_send_exactly_one_request(token_server: HTTPServer) -> None:
+    endpoint = CountingEndpoint(lifetime=4)
+    token_server.expect_request("/token").respond_with_handler(endpoint)
+    tokens = create_server_tokens(server_settings(token_server.url_for("/token")))
+    keeper = tokens.keeper
+    try:
+        first = call_together(keeper.token, THREADS)
+        assert endpoint.requests == 1
+        assert {token.value for token in first if isinstance(token, AccessToken)} == {"token-1"}
+        assert len(first) == THREADS
+
+        # Past the refresh point (half of a 4 s lifetime at most), all threads again.
+        time.sleep(keeper.seconds_until_due() + 0.05)
+        second = call_together(keeper.token, THREADS)
+        assert endpoint.requests == 2
+        assert all(isinstance(token, AccessToken) for token in second)
+
+        # Past expiry: no valid token left, everyone waits for the one request.
+        time.sleep(4.1)
+        third = call_together(keeper.token, THREADS)
+        assert endpoint.requests == 3
+        assert {token.value for token in third if isinstance(token, AccessToken)} == {"token-3"}
+        assert keeper.status().token_requests == 3
+    finally:
+        tokens.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_outage_serves_the_cached_token_then_recovers(caplog: pytest.LogCaptureFixture) -> None:
+    port = _free_port()
+    endpoint = CountingEndpoint(lifetime=6, delay=0)
+    provider = HTTPServer(host="127.0.0.1", port=port)
+    provider.expect_request("/token").respond_with_handler(endpoint)
+    provider.start()
+    tokens = create_server_tokens(
+        server_settings(f"http://127.0.0.1:{port}/token", RetryInitialDelay=0.2, RetryMaxDelay=0.5)
+    )
+    keeper = tokens.keeper
+    try:
+        with caplog.at_level(logging.INFO, logger="orthanc_dicomweb_oauth"):
+            cached = keeper.token()
+            provider.stop()  # the provider goes away: connection refused
+            time.sleep(keeper.seconds_until_due() + 0.05)
+            served = [keeper.token() for _ in range(20)]
+            assert all(token is cached for token in served)
+            assert keeper.status().state is KeeperState.DEGRADED
+            time.sleep(keeper.status().expires_in + 0.1)  # type: ignore[operator]
+            with pytest.raises(TokenUnavailableError, match="cannot reach the token endpoint"):
+                keeper.token()
+            assert keeper.status().state is KeeperState.FAILED
+
+            provider.start()  # back
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                try:
+                    recovered = keeper.token()
+                    break
+                except TokenUnavailableError:
+                    time.sleep(0.05)
+            else:
+                pytest.fail("the keeper did not recover within 5 s")
+        assert recovered.value == "token-2"
+        status = keeper.status()
+        assert status.state is KeeperState.VALID
+        assert status.failures >= 1
+        logged = [r.getMessage() for r in caplog.records if r.name == "orthanc_dicomweb_oauth"]
+        assert any("still serving the cached token" in line for line in logged)
+        assert any("no valid token" in line for line in logged)
+        assert any("recovered after" in line for line in logged)
+        # One line per state change, not one per retry.
+        assert len(logged) == 4
+        assert all(CLIENT_SECRET not in line and "token-" not in line for line in logged)
+    finally:
+        tokens.close()
+        if provider.is_running():
+            provider.stop()

@@ -1,0 +1,52 @@
+"""The documentation stays true to the code: the configuration reference is generated
+from the schema, and every example configuration in the docs loads without error."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orthanc_dicomweb_oauth.configuration import load_configuration
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+JSON_BLOCK = re.compile(r"```json\n(.*?)```", re.DOTALL)
+
+
+def test_configuration_reference_is_generated_from_the_schema() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "generate", ROOT / "scripts" / "generate_configuration_reference.py"
+    )
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    expected = generator.render()
+    assert (ROOT / "docs" / "configuration.md").read_text() == expected, "run `make docs`"
+
+
+def _examples() -> list[Any]:
+    examples = []
+    for document in DOCUMENTS:
+        for number, block in enumerate(JSON_BLOCK.findall(document.read_text())):
+            if '"DicomWebOAuth"' in block:
+                examples.append(pytest.param(block, id=f"{document.relative_to(ROOT)}#{number}"))
+    return examples
+
+
+@pytest.mark.parametrize("block", _examples())
+def test_example_configurations_load(block: str, tmp_path: Path) -> None:
+    # Secret files named by the examples are stood in for by files of the test's own.
+    for number, path in enumerate(re.findall(r'"ClientSecretFile":\s*"([^"]+)"', block)):
+        stand_in = tmp_path / f"secret-{number}"
+        stand_in.write_text("example-secret\n")
+        block = block.replace(f'"{path}"', f'"{stand_in}"')
+    document = json.loads(block if block.lstrip().startswith("{") else "{" + block + "}")
+    variables = re.findall(r'"ClientSecretEnv":\s*"([^"]+)"', block)
+    loaded = load_configuration(document, environ=dict.fromkeys(variables, "example-secret"))
+    assert loaded.errors == ()
+    assert loaded.servers
