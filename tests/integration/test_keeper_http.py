@@ -149,3 +149,47 @@ def test_outage_serves_the_cached_token_then_recovers(caplog: pytest.LogCaptureF
         tokens.close()
         if provider.is_running():
             provider.stop()
+
+
+def test_no_secret_or_token_in_any_log_record_status_or_repr(
+    token_server: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every logger at DEBUG (Authlib, httpx2, httpcore2, this package) over successes
+    and failures, with both client authentication methods."""
+    issued: list[str] = []
+
+    def handler(request: Request) -> Response:
+        if len(issued) % 2:
+            body = {"error": "invalid_client", "error_description": request.get_data(as_text=True)}
+            issued.append("error")
+            return Response(json.dumps(body), status=401, content_type="application/json")
+        value = f"distinctive-access-token-{len(issued)}"
+        issued.append(value)
+        body = {"access_token": value, "token_type": "Bearer", "expires_in": 60}
+        return Response(json.dumps(body), content_type="application/json")
+
+    token_server.expect_request("/token").respond_with_handler(handler)
+    seen: list[str] = []
+    with caplog.at_level(logging.DEBUG):
+        for method in ("client_secret_post", "client_secret_basic"):
+            tokens = create_server_tokens(
+                server_settings(token_server.url_for("/token"), ClientAuthMethod=method)
+            )
+            try:
+                for _ in range(2):
+                    try:
+                        tokens.keeper.refresh()
+                    except Exception as error:
+                        seen.extend([str(error), repr(error)])
+                    seen.extend([repr(tokens.keeper.status()), repr(tokens.keeper.token())])
+            finally:
+                tokens.close()
+    seen.extend(record.getMessage() for record in caplog.records)
+    seen.extend(str(record.args) for record in caplog.records)
+    assert len(caplog.records) > 4
+    tokens_issued = [value for value in issued if value != "error"]
+    assert len(tokens_issued) == 2
+    for text in seen:
+        assert CLIENT_SECRET not in text
+        for value in tokens_issued:
+            assert value not in text
