@@ -1,6 +1,7 @@
 """Reads an Orthanc configuration the way Orthanc does, for the command line: one JSON
 file or every ``*.json`` file of a folder (top-level keys merged), with ``//`` and
-``/* */`` comments, and ``${VAR}`` replaced by the environment variable's value."""
+``/* */`` comments, ``${VAR}`` replaced by the environment variable's value (an empty
+string when it is unset) and ``${VAR:-default}`` by the default when it is unset."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+_VARIABLE = re.compile(r"\$\{([^}:]*)(:-[^}]*)?\}")
 
 
 class OrthancConfigFileError(Exception):
@@ -36,12 +37,14 @@ def read_orthanc_configuration(path: Path, environ: Mapping[str, str]) -> dict[s
 
 
 def unset_variables(path: Path, environ: Mapping[str, str]) -> list[str]:
-    """The ``${VAR}`` names used in the configuration but absent from the environment
-    (Orthanc replaces them with an empty string)."""
+    """The ``${VAR}`` names, without a default, used in the configuration but absent from
+    the environment (Orthanc replaces them with an empty string)."""
     files = [path] if not path.is_dir() else sorted(path.glob("*.json"))
     names: set[str] = set()
     for file in files:
-        names.update(_VARIABLE.findall(_strip_comments(file.read_text(encoding="utf-8"))))
+        for name, default in _VARIABLE.findall(_strip_comments(file.read_text(encoding="utf-8"))):
+            if not default:
+                names.add(name)
     return sorted(name for name in names if name not in environ)
 
 
@@ -52,7 +55,7 @@ def _read_file(file: Path, environ: Mapping[str, str]) -> dict[str, Any]:
         raise OrthancConfigFileError(f"{file}: cannot be read ({error.strerror})") from None
     except UnicodeDecodeError:
         raise OrthancConfigFileError(f"{file}: not UTF-8 text") from None
-    text = _VARIABLE.sub(lambda match: environ.get(match.group(1), ""), _strip_comments(text))
+    text = _VARIABLE.sub(lambda match: _value(match, environ), _strip_comments(text))
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
@@ -62,6 +65,13 @@ def _read_file(file: Path, environ: Mapping[str, str]) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise OrthancConfigFileError(f"{file}: must hold a JSON object")
     return document
+
+
+def _value(variable: re.Match[str], environ: Mapping[str, str]) -> str:
+    name, default = variable.group(1), variable.group(2)
+    if name in environ:
+        return environ[name]
+    return default[2:] if default else ""
 
 
 def _strip_comments(text: str) -> str:

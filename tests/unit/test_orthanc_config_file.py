@@ -19,7 +19,9 @@ def test_comments_and_variables(tmp_path: Path) -> None:
           "Name": "a // not a comment",   /* block
           comment */ "Url": "https://${HOST}/dicom-web/",
           "Quote": "escaped \\" // still a string",
-          "Missing": "${NOT_SET}"
+          "Missing": "${NOT_SET}",
+          "Defaulted": "${ALSO_NOT_SET:-fallback}",
+          "Set": "${HOST:-unused}"
         }"""
     )
     assert read_orthanc_configuration(config, {"HOST": "pacs.example"}) == {
@@ -27,6 +29,8 @@ def test_comments_and_variables(tmp_path: Path) -> None:
         "Url": "https://pacs.example/dicom-web/",
         "Quote": 'escaped " // still a string',
         "Missing": "",
+        "Defaulted": "fallback",
+        "Set": "pacs.example",
     }
     assert unset_variables(config, {"HOST": "x"}) == ["NOT_SET"]
 
