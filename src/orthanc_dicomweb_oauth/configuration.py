@@ -75,6 +75,8 @@ class ServerSettings:
 class LoadedConfiguration:
     servers: Mapping[str, ServerSettings]
     errors: tuple[ConfigurationError, ...]
+    warnings: tuple[str, ...] = ()
+    check_interval: float = 30.0
 
     def errors_of(self, server: str) -> tuple[ConfigurationError, ...]:
         return tuple(error for error in self.errors if error.server == server)
@@ -100,6 +102,9 @@ def load_configuration(
         return LoadedConfiguration({}, tuple(_pydantic_errors(error, SECTION, OAuthSection)))
 
     dicomweb_servers, errors = _dicomweb_servers(orthanc)
+    refusal = _servers_in_database_refusal(orthanc, section)
+    if refusal is not None:
+        return LoadedConfiguration({}, (*errors, refusal), check_interval=section.check_interval)
     servers: dict[str, ServerSettings] = {}
     for name, raw in section.servers.items():
         try:
@@ -108,7 +113,30 @@ def load_configuration(
             errors.extend(invalid.errors)
     if not section.servers:
         errors.append(ConfigurationError(f"{SECTION}.Servers", "no server is configured"))
-    return LoadedConfiguration(servers, tuple(errors))
+    warnings = []
+    if orthanc.get("HttpVerbose") is True:
+        warnings.append(
+            "HttpVerbose is true: Orthanc's HTTP client logs the Authorization headers it sends, "
+            "bearer tokens included"
+        )
+    return LoadedConfiguration(
+        servers, tuple(errors), tuple(warnings), check_interval=section.check_interval
+    )
+
+
+def _servers_in_database_refusal(
+    orthanc: Mapping[str, Any], section: OAuthSection
+) -> ConfigurationError | None:
+    dicomweb = orthanc.get(DICOMWEB_SECTION)
+    in_database = isinstance(dicomweb, dict) and dicomweb.get("ServersInDatabase") is True
+    if not in_database or section.allow_servers_in_database:
+        return None
+    return ConfigurationError(
+        f"{DICOMWEB_SECTION}.ServersInDatabase",
+        "is true: the DICOMweb plugin would store every bearer token in plain text in "
+        f"Orthanc's database, so no server is managed. Set it to false, or set "
+        f"{SECTION}.AllowServersInDatabase to true to accept this",
+    )
 
 
 def _server(

@@ -35,6 +35,18 @@ class TokenRequestError(Exception):
         return f"TokenRequestError({self.message!r}, transient={self.transient})"
 
 
+class TokenRequestCancelledError(Exception):
+    """The token source was closed (Orthanc is stopping) before or during the request."""
+
+
+class DicomWebApiError(Exception):
+    """Orthanc refused a call to the DICOMweb plugin's REST API."""
+
+
+class QidoError(Exception):
+    """A QIDO-RS request through the DICOMweb plugin failed; the message says how."""
+
+
 class TokenUnavailableError(Exception):
     """No valid token can be served now: none was obtained yet, or the cached one expired
     while the provider keeps failing."""

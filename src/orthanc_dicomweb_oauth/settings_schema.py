@@ -232,3 +232,18 @@ class OAuthSection(_Keys):
         alias="Servers",
         description="The OAuth2-protected DICOMweb servers, by name (see below).",
     )
+    check_interval: float = Field(
+        default=30.0,
+        alias="CheckInterval",
+        gt=0,
+        description="Seconds between two checks of each server's definition in the DICOMweb "
+        "plugin: a definition found missing, without its Authorization header or with another "
+        "Url is restored and logged; the definition is written again at each check.",
+    )
+    allow_servers_in_database: bool = Field(
+        default=False,
+        alias="AllowServersInDatabase",
+        description="Manage servers even when `DicomWeb.ServersInDatabase` is true. The DICOMweb "
+        "plugin then writes each definition, bearer token included, in plain text to "
+        "Orthanc's database.",
+    )

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from .access_token import AccessToken, LifetimeSource
-from .errors import TokenRequestError, TokenUnavailableError
+from .errors import TokenRequestCancelledError, TokenRequestError, TokenUnavailableError
 from .schedule import Schedule
 
 LOGGER = logging.getLogger("orthanc_dicomweb_oauth")
@@ -108,9 +108,15 @@ class TokenKeeper:
         return self._acquire(force=True)
 
     def seconds_until_due(self) -> float:
-        """Seconds until the keeper wants to send its next request (a refresh or a retry)."""
+        """Seconds until the keeper wants attention: its next request (a refresh or a
+        retry), or the expiry of the cached token, when that comes first."""
         with self._condition:
-            return max(0.0, self._next_request_at - self._clock())
+            now = self._clock()
+            due = self._next_request_at
+            cached = self._cached
+            if cached is not None and now < cached.expires_at:
+                due = min(due, cached.expires_at)
+            return max(0.0, due - now)
 
     def status(self) -> KeeperStatus:
         with self._condition:
@@ -177,9 +183,19 @@ class TokenKeeper:
         if valid is not None:
             return valid
         reason = str(self._last_error) if self._last_error else "the token expired"
+        wait = max(0.0, self._next_request_at - now)
+        state = self._state(now)
+        if state != self._logged_state:
+            # The cached token expired during an outage: a state change with no request.
+            self._logged_state = state
+            self._logger.error(
+                "%s: no valid token: the cached token expired (%s); next attempt in %.0f s",
+                self._server,
+                reason,
+                wait,
+            )
         raise TokenUnavailableError(
-            f"{self._server}: no valid token ({reason}); next request in "
-            f"{max(0.0, self._next_request_at - now):.0f} s"
+            f"{self._server}: no valid token ({reason}); next request in {wait:.0f} s"
         )
 
     def _request(self) -> AccessToken:
@@ -189,6 +205,11 @@ class TokenKeeper:
         except TokenRequestError as error:
             self._record_failure(error)
             raise
+        except TokenRequestCancelledError:
+            with self._condition:  # stopping: neither a failure nor worth a log line
+                self._in_flight = False
+                self._condition.notify_all()
+            raise TokenUnavailableError(f"{self._server}: stopped") from None
         except Exception as error:
             # A defect must not leave the keeper "in flight" forever, nor retry in a loop.
             failure = TokenRequestError(

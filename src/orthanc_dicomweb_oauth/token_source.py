@@ -9,7 +9,11 @@ wrong without carrying a secret.
 from __future__ import annotations
 
 import base64
+import contextlib
+import socket
 import ssl
+import threading
+import weakref
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote_plus, urlencode
@@ -19,7 +23,7 @@ from authlib.integrations.httpx_client import OAuth2Client
 
 from .access_token import AccessToken
 from .configuration import TokenEndpointSettings
-from .errors import TokenRequestError
+from .errors import TokenRequestCancelledError, TokenRequestError
 from .redaction import sanitize_external_text
 from .token_response import TokenHttpAnswer, parse_token_answer
 
@@ -34,45 +38,59 @@ class TokenSource:
     def __init__(self, settings: TokenEndpointSettings) -> None:
         self._settings = settings
         self._client: _ClientCredentialsClient | None = None
+        self._closed = False
+        self._connections = _ConnectionTracker()
 
     def fetch(self) -> AccessToken:
-        settings = self._settings
+        if self._closed:
+            raise TokenRequestCancelledError
         try:
             token: AccessToken = self._oauth_client().fetch_token(
-                settings.url,
+                self._settings.url,
                 grant_type="client_credentials",
-                body=urlencode(dict(settings.extra_parameters)),
+                body=urlencode(dict(self._settings.extra_parameters)),
             )
         except TokenRequestError:
             raise
-        except httpx2.TimeoutException as error:
-            phase = "connecting to" if isinstance(error, httpx2.ConnectTimeout) else ("waiting for")
-            limit = (
-                settings.connect_timeout
-                if isinstance(error, httpx2.ConnectTimeout)
-                else settings.read_timeout
+        except (httpx2.HTTPError, _AnswerTooLargeError, ssl.SSLError, OSError) as error:
+            if self._closed:
+                raise TokenRequestCancelledError from None
+            raise self._translated(error) from None
+        return token
+
+    def _translated(self, error: Exception) -> TokenRequestError:
+        settings = self._settings
+        if isinstance(error, httpx2.ConnectTimeout):
+            return TokenRequestError(
+                f"timed out after {settings.connect_timeout:g} s connecting to the token endpoint",
+                transient=True,
             )
-            raise TokenRequestError(
-                f"timed out after {limit:g} s {phase} the token endpoint", transient=True
-            ) from None
-        except _AnswerTooLargeError:
-            raise TokenRequestError(
+        if isinstance(error, httpx2.TimeoutException):
+            return TokenRequestError(
+                f"timed out after {settings.read_timeout:g} s waiting for the token endpoint",
+                transient=True,
+            )
+        if isinstance(error, _AnswerTooLargeError):
+            return TokenRequestError(
                 f"token endpoint answered more than {MAX_ANSWER_BYTES // 1024} KiB: not a "
                 "token answer",
                 transient=True,
-            ) from None
-        except (httpx2.HTTPError, ssl.SSLError, OSError) as error:
-            raise self._network_error(error) from None
-        return token
+            )
+        return self._network_error(error)
 
     def close(self) -> None:
+        """Closes the connections, interrupting a request in flight; no request after."""
+        self._closed = True
+        self._connections.interrupt()
         if self._client is not None:
             self._client.close()
             self._client = None
 
     def _oauth_client(self) -> _ClientCredentialsClient:
         if self._client is None:
-            self._client = _ClientCredentialsClient(self._settings, self._transport())
+            self._client = _ClientCredentialsClient(
+                self._settings, self._transport(), self._connections
+            )
         return self._client
 
     def _transport(self) -> httpx2.BaseTransport:
@@ -117,7 +135,12 @@ class _ClientCredentialsClient(OAuth2Client):  # type: ignore[misc]  # Authlib i
     """Authlib's client with this package's answer parser: real providers' quirks
     (string ``expires_in``, missing ``token_type``, HTML error pages) are handled there."""
 
-    def __init__(self, settings: TokenEndpointSettings, transport: httpx2.BaseTransport) -> None:
+    def __init__(
+        self,
+        settings: TokenEndpointSettings,
+        transport: httpx2.BaseTransport,
+        connections: _ConnectionTracker,
+    ) -> None:
         super().__init__(
             client_id=settings.client_id,
             client_secret=settings.client_secret.get_secret_value(),
@@ -127,6 +150,7 @@ class _ClientCredentialsClient(OAuth2Client):  # type: ignore[misc]  # Authlib i
             timeout=httpx2.Timeout(settings.read_timeout, connect=settings.connect_timeout),
             follow_redirects=False,
             trust_env=False,
+            event_hooks={"request": [connections.watch]},
         )
         self._default_lifetime = settings.default_token_lifetime
         self.register_client_auth_method(("client_secret_basic", _form_urlencoded_basic))
@@ -157,6 +181,33 @@ def _form_urlencoded_basic(
     credentials = f"{quote_plus(client.client_id)}:{quote_plus(client.client_secret)}"
     headers["Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
     return uri, headers, body
+
+
+class _ConnectionTracker:
+    """Remembers the client's sockets, through httpcore's public ``trace`` request
+    extension, so that close() can interrupt a request in flight: closing the client alone
+    does not wake a thread blocked reading an answer that never comes."""
+
+    def __init__(self) -> None:
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        self._lock = threading.Lock()
+
+    def watch(self, request: httpx2.Request) -> None:
+        request.extensions["trace"] = self._trace
+
+    def interrupt(self) -> None:
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):  # already closed
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _trace(self, event: str, info: dict[str, Any]) -> None:
+        if event == "connection.connect_tcp.complete":
+            sock = info["return_value"].get_extra_info("socket")
+            if isinstance(sock, socket.socket):
+                with self._lock:
+                    self._sockets.add(sock)
 
 
 class _AnswerTooLargeError(Exception):

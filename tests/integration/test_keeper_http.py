@@ -160,9 +160,9 @@ def test_no_secret_or_token_in_any_log_record_status_or_repr(
 
     def handler(request: Request) -> Response:
         if len(issued) % 2:
-            body = {"error": "invalid_client", "error_description": request.get_data(as_text=True)}
+            error = {"error": "invalid_client", "error_description": request.get_data(as_text=True)}
             issued.append("error")
-            return Response(json.dumps(body), status=401, content_type="application/json")
+            return Response(json.dumps(error), status=401, content_type="application/json")
         value = f"distinctive-access-token-{len(issued)}"
         issued.append(value)
         body = {"access_token": value, "token_type": "Bearer", "expires_in": 60}

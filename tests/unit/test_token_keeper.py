@@ -291,3 +291,21 @@ def test_status_never_shows_the_token() -> None:
     assert token.value not in repr(keeper.status())
     assert token.value not in repr(token)
     assert token.value not in str(token)
+
+
+def test_expiry_during_an_outage_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    source = ScriptedSource(300, PERMANENT)
+    keeper = keeper_for(source, clock)
+    with caplog.at_level(logging.INFO, logger="test.keeper"):
+        keeper.token()
+        clock.advance(250)
+        keeper.token()  # fails, serves the cached token; next attempt in ~300 s
+        clock.advance(keeper.seconds_until_due() + 0.01)  # wakes at expiry, not at retry
+        for _ in range(3):
+            with pytest.raises(TokenUnavailableError):
+                keeper.token()
+    messages = [record.getMessage() for record in caplog.records]
+    assert source.requests == 2
+    assert sum("the cached token expired" in message for message in messages) == 1
+    assert keeper.status().state is KeeperState.FAILED

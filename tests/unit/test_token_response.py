@@ -79,7 +79,8 @@ def test_any_json_answer_gives_a_token_or_a_clear_error(
     assert "error" not in fields
     assert isinstance(token.value, str) and token.value.strip()
     assert 0 < token.lifetime <= MAX_TRUSTED_LIFETIME
-    assert token.value not in repr(token)
+    if len(token.value) >= 8:  # a short value like "0" occurs in any text
+        assert token.value not in repr(token)
 
 
 @settings(max_examples=300)

@@ -1,0 +1,181 @@
+"""The Orthanc glue, and the only module that imports ``orthanc``: reads the configuration,
+starts and stops the workers, serves the REST routes, publishes metrics, and sends the
+package's log lines to Orthanc's log.
+
+Orthanc's start is not delayed: ``register()`` only registers callbacks; the heavy
+imports, the configuration and the first token requests happen in a thread started on
+ORTHANC_STARTED.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import orthanc
+
+from .errors import DicomWebApiError, QidoError
+
+if TYPE_CHECKING:
+    from .service import OAuthService
+
+LOGGER_NAME = "orthanc_dicomweb_oauth"
+ROUTE = "/dicomweb-oauth/servers"
+STARTUP_JOIN_TIMEOUT = 2.0
+
+_service: OAuthService | None = None
+_startup: threading.Thread | None = None
+_registered = False
+
+
+class OrthancLogHandler(logging.Handler):
+    """The package's log records, one line each, in Orthanc's log. Orthanc shows only its
+    warnings and errors unless started with --verbose: the package's INFO lines (a token
+    acquired, a recovery, a definition restored: state changes an administrator needs to
+    see) become Orthanc warnings, its DEBUG lines (routine refreshes) Orthanc info."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = f"DicomWebOAuth: {record.getMessage()}"
+        except Exception:  # a bad record must not break the caller
+            self.handleError(record)
+            return
+        if record.levelno >= logging.ERROR:
+            orthanc.LogError(message)
+        elif record.levelno >= logging.INFO:
+            orthanc.LogWarning(message)
+        else:
+            orthanc.LogInfo(message)
+
+
+class OrthancDicomWebServers:
+    """The DICOMweb plugin's server definitions, through Orthanc's REST API. The
+    ``AfterPlugins`` calls reach routes served by other plugins."""
+
+    def put(self, name: str, definition: Mapping[str, Any]) -> None:
+        try:
+            orthanc.RestApiPutAfterPlugins(_server_uri(name), json.dumps(definition))
+        except orthanc.OrthancException as error:
+            raise DicomWebApiError(_orthanc_error(error)) from None
+
+    def list_expanded(self) -> Mapping[str, Any]:
+        try:
+            listed = json.loads(orthanc.RestApiGetAfterPlugins("/dicom-web/servers?expand"))
+        except orthanc.OrthancException as error:
+            raise DicomWebApiError(_orthanc_error(error)) from None
+        return listed if isinstance(listed, dict) else {}
+
+
+def register(install_change_callback: bool = True) -> None:
+    """Installs the plugin in the running Orthanc. Call it once, from the ``PythonScript``
+    (Orthanc's Python plugin loads a single script: a site that has its own calls this).
+
+    The Python plugin 4.0 accepts a single change callback: a script that registers its
+    own passes ``install_change_callback=False`` and calls ``on_change`` from it."""
+    global _registered  # noqa: PLW0603 - Orthanc's callbacks are module-level
+    if _registered:
+        return
+    _registered = True
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    logger.addHandler(OrthancLogHandler())
+    if install_change_callback:
+        try:
+            orthanc.RegisterOnChangeCallback(on_change)
+        except RuntimeError:
+            logger.error(
+                "cannot register the change callback: the Python script already has one. Call "
+                "register(install_change_callback=False) and forward its calls to "
+                "orthanc_dicomweb_oauth.orthanc_plugin.on_change; no server is managed"
+            )
+    for pattern in (ROUTE, f"{ROUTE}/([^/]+)", f"{ROUTE}/([^/]+)/([^/]+)"):
+        orthanc.RegisterRestCallback(pattern, _rest_callback)
+
+
+def on_change(change_type: Any, level: Any, resource: Any) -> None:
+    """Orthanc's change callback. A site script that registers its own callback forwards
+    the calls here instead."""
+    global _startup  # noqa: PLW0603
+    if change_type == orthanc.ChangeType.ORTHANC_STARTED and _startup is None:
+        _startup = threading.Thread(target=_start, name="dicomweb-oauth-start", daemon=True)
+        _startup.start()
+    elif change_type == orthanc.ChangeType.ORTHANC_STOPPED:
+        _stop()
+
+
+def _start() -> None:
+    global _service  # noqa: PLW0603
+    from .configuration import load_configuration
+    from .service import OAuthService
+
+    configuration = load_configuration(json.loads(orthanc.GetConfiguration()))
+    service = OAuthService(
+        configuration,
+        OrthancDicomWebServers(),
+        publish_metrics=_publish_metrics,
+        logger=logging.getLogger(LOGGER_NAME),
+    )
+    service.start()
+    _service = service
+
+
+def _stop() -> None:
+    if _startup is not None:
+        _startup.join(STARTUP_JOIN_TIMEOUT)
+    if _service is not None:
+        _service.stop()
+
+
+def _publish_metrics(values: Mapping[str, float]) -> None:
+    for name, value in values.items():
+        orthanc.SetMetricsValue(name, value, orthanc.MetricsType.DEFAULT)
+
+
+def _qido(name: str) -> int:
+    body = json.dumps({"Uri": "/studies", "Arguments": {"limit": "1"}})
+    try:
+        answer = orthanc.RestApiPostAfterPlugins(f"{_server_uri(name)}/qido", body)
+    except orthanc.OrthancException as error:
+        message = f"QIDO-RS through the DICOMweb plugin failed: {_orthanc_error(error)}"
+        raise QidoError(message) from None
+    studies = json.loads(answer)
+    return len(studies) if isinstance(studies, list) else 0
+
+
+def _rest_callback(output: Any, uri: str, **request: Any) -> None:
+    service = _service
+    if service is None:
+        _send_error(output, 503, {"Error": "starting"})
+        return
+    from .rest_api import handle
+
+    groups = list(request.get("groups") or ())
+    name = groups[0] if groups else None
+    action = groups[1] if len(groups) > 1 else None
+    answer = handle(service, request["method"], name, action, _qido)
+    if answer.allowed is not None:
+        output.SendMethodNotAllowed(answer.allowed)
+    elif answer.status == 200:
+        output.AnswerBuffer(json.dumps(answer.body, indent=2), "application/json")
+    else:
+        _send_error(output, answer.status, answer.body or {})
+
+
+def _send_error(output: Any, status: int, body: Mapping[str, Any]) -> None:
+    # The Python plugin takes a str body and its length; ASCII JSON keeps them in step.
+    text = json.dumps(body, indent=2, ensure_ascii=True)
+    output.SetHttpHeader("Content-Type", "application/json")
+    output.SendHttpStatus(status, text, len(text))
+
+
+def _server_uri(name: str) -> str:
+    return f"/dicom-web/servers/{quote(name, safe='')}"
+
+
+def _orthanc_error(error: Exception) -> str:
+    return " ".join(str(error).split()) or type(error).__name__

@@ -1,0 +1,164 @@
+"""Fixtures of the end-to-end rig (see rig.py). Logs of every process are written under
+test-artifacts/e2e and kept when a test fails."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from .rig import (
+    ADMIN,
+    CLIENT_SECRET,
+    DICOMWEB_PLUGIN,
+    PYTHON_PLUGIN,
+    ROOT,
+    Orthanc,
+    ProtectedServer,
+    Provider,
+    Validator,
+    missing_prerequisites,
+    plugin_environment,
+)
+
+TOKEN_TTL = 8
+ARTIFACTS = ROOT / "test-artifacts" / "e2e"
+CLIENTS = [
+    {
+        "client_id": "orthanc-post",
+        "client_secret": CLIENT_SECRET,
+        "token_endpoint_auth_method": "client_secret_post",
+    },
+    {
+        "client_id": "orthanc-basic",
+        "client_secret": CLIENT_SECRET,
+        "token_endpoint_auth_method": "client_secret_basic",
+    },
+]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    missing = missing_prerequisites()
+    if missing:
+        # A clear reason, not a silent pass: `make test` installs all of these.
+        skip = pytest.mark.skip(reason=f"end-to-end rig not installed: {', '.join(missing)}")
+        for item in items:
+            if "e2e" in item.nodeid:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def log_dir() -> Path:
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("rig")
+
+
+@pytest.fixture(scope="session")
+def entry_script() -> Path:
+    rig_dir = ROOT / ".rig"
+    rig_dir.mkdir(exist_ok=True)
+    return plugin_environment(rig_dir)
+
+
+@pytest.fixture(scope="session")
+def provider(work_dir: Path, log_dir: Path) -> Iterator[Provider]:
+    service = Provider(work_dir, log_dir, TOKEN_TTL, CLIENTS)
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def validator(log_dir: Path, provider: Provider) -> Iterator[Validator]:
+    service = Validator(log_dir, provider)
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def protected(work_dir: Path, log_dir: Path, validator: Validator) -> Iterator[ProtectedServer]:
+    server = ProtectedServer(work_dir, log_dir, validator)
+    server.start()
+    yield server
+    server.stop()
+
+
+def oauth_server(provider: Provider, protected: ProtectedServer, **keys: Any) -> dict[str, Any]:
+    return {
+        "Url": protected.url,
+        "TokenEndpoint": provider.token_endpoint,
+        "ClientId": "orthanc-post",
+        "ClientSecretEnv": "RIG_CLIENT_SECRET",
+        "Timeout": 120,
+        **keys,
+    }
+
+
+StartOrthanc = Callable[..., Orthanc]
+
+
+@pytest.fixture
+def start_orthanc_a(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    log_dir: Path,
+    entry_script: Path,
+    provider: Provider,
+    protected: ProtectedServer,
+) -> Iterator[StartOrthanc]:
+    """Starts Orthanc A with the plugin; ``servers`` defaults to one server, "protected",
+    authorized through the post client."""
+    started: list[Orthanc] = []
+
+    def start(
+        servers: dict[str, Any] | None = None,
+        verbose: bool = False,
+        **configuration: Any,
+    ) -> Orthanc:
+        oauth = configuration.pop("DicomWebOAuth", {})
+        dicomweb = configuration.pop("DicomWeb", {})
+        test_name = request.node.name.replace("[", "-").replace("]", "")
+        orthanc = Orthanc(
+            f"orthanc-a-{test_name}-{len(started)}",
+            tmp_path,
+            log_dir,
+            {
+                "AuthenticationEnabled": True,
+                "RegisteredUsers": {ADMIN[0]: ADMIN[1]},
+                "Plugins": [str(PYTHON_PLUGIN), str(DICOMWEB_PLUGIN)],
+                "PythonScript": str(entry_script),
+                "DicomWeb": {"Enable": True, **dicomweb},
+                "DicomWebOAuth": {
+                    "Servers": servers
+                    if servers is not None
+                    else {"protected": oauth_server(provider, protected)},
+                    "CheckInterval": 2,
+                    **oauth,
+                },
+                **configuration,
+            },
+            env={"RIG_CLIENT_SECRET": CLIENT_SECRET},
+            verbose=verbose,
+        )
+        started.append(orthanc)
+        orthanc.start()
+        return orthanc
+
+    yield start
+    for orthanc in started:
+        orthanc.stop()
+
+
+def client_for(orthanc: Orthanc) -> httpx2.Client:
+    return httpx2.Client(base_url=orthanc.url, auth=ADMIN, timeout=180)

@@ -1,0 +1,369 @@
+"""The end-to-end rig: real processes on loopback, on ports chosen at run time.
+
+- an OAuth2 provider: node-oidc-provider (tests/e2e/provider), short-lived JWT tokens;
+- a bearer-protected DICOMweb server: Orthanc B behind nginx, whose auth_request asks
+  tests/e2e/validator.py to check the token against the provider's JWKS;
+- Orthanc A: Debian's Orthanc with the DICOMweb and Python plugins and this plugin,
+  installed (not editable) in a virtual environment of Debian's /usr/bin/python3.
+
+Every process dies with the test run (PR_SET_PDEATHSIG) and is stopped by the fixtures.
+"""
+
+from __future__ import annotations
+
+import base64
+import ctypes
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+ROOT = Path(__file__).resolve().parents[2]
+PROVIDER_DIR = ROOT / "tests" / "e2e" / "provider"
+ORTHANC = Path("/usr/sbin/Orthanc")
+PLUGINS = Path("/usr/share/orthanc/plugins")
+PYTHON_PLUGIN = PLUGINS / "libOrthancPython.so"
+DICOMWEB_PLUGIN = PLUGINS / "libOrthancDicomWeb.so"
+NGINX = Path("/usr/sbin/nginx")
+AUDIENCE = "https://dicomweb.rig.test"
+# ASCII with characters that break naive Basic encodings; distinctive, to search logs for.
+CLIENT_SECRET = "rig-S3cr3t+/:%&=~LEAKCHECK-7f3a"
+ADMIN = ("admin", "admin-password-for-tests")
+_PR_SET_PDEATHSIG = 1
+
+
+def missing_prerequisites() -> list[str]:
+    needed = [ORTHANC, PYTHON_PLUGIN, DICOMWEB_PLUGIN, NGINX, PROVIDER_DIR / "node_modules"]
+    missing = [str(path) for path in needed if not path.exists()]
+    if shutil.which("node") is None:
+        missing.append("node")
+    return missing
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class Service:
+    """A process started by the tests, its output in a log file."""
+
+    def __init__(
+        self, name: str, argv: list[str], log_dir: Path, env: Mapping[str, str] | None = None
+    ) -> None:
+        self.name = name
+        self.argv = argv
+        self.log_path = log_dir / f"{name}.log"
+        self.env = dict(env) if env is not None else dict(os.environ)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, before exec
+            )
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        process = self.process
+        if process is None:
+            return None
+        self.process = None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                return process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        return process.wait(5)
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_until(self, ready: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running():
+                raise RuntimeError(
+                    f"{self.name} exited while waiting for {what}:\n{self.log()[-3000:]}"
+                )
+            try:
+                if ready():
+                    return
+            except httpx2.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name}: no {what} within {timeout} s:\n{self.log()[-3000:]}")
+
+
+class Provider(Service):
+    def __init__(self, work: Path, log_dir: Path, token_ttl: int, clients: list[dict[str, str]]):
+        self.port = free_port()
+        self.issuer = f"http://127.0.0.1:{self.port}"
+        config = {
+            "port": self.port,
+            "issuer": self.issuer,
+            "audience": AUDIENCE,
+            "accessTokenTTL": token_ttl,
+            "keyFile": str(work / "provider-keys.json"),
+            "clients": clients,
+        }
+        config_path = work / "provider.json"
+        config_path.write_text(json.dumps(config))
+        super().__init__(
+            "provider", ["node", str(PROVIDER_DIR / "provider.mjs"), str(config_path)], log_dir
+        )
+
+    @property
+    def token_endpoint(self) -> str:
+        return f"{self.issuer}/token"
+
+    def start(self) -> None:
+        super().start()
+        self.wait_until(
+            lambda: httpx2.get(f"{self.issuer}/jwks", timeout=2).status_code == 200, "JWKS"
+        )
+
+    def stats(self) -> dict[str, Any]:
+        stats: dict[str, Any] = httpx2.get(f"{self.issuer}/test/stats", timeout=5).json()
+        return stats
+
+
+class Validator(Service):
+    def __init__(self, log_dir: Path, provider: Provider):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        script = str(ROOT / "tests" / "e2e" / "validator.py")
+        argv = [
+            sys.executable,
+            script,
+            str(self.port),
+            f"{provider.issuer}/jwks",
+            provider.issuer,
+            AUDIENCE,
+        ]
+        super().__init__("validator", argv, log_dir)
+
+    def start(self) -> None:
+        super().start()
+        self.wait_until(
+            lambda: httpx2.get(f"{self.url}/stats", timeout=2).status_code == 200, "stats"
+        )
+
+    def stats(self) -> dict[str, int]:
+        stats: dict[str, int] = httpx2.get(f"{self.url}/stats", timeout=5).json()
+        return stats
+
+    def set_delay(self, seconds: float) -> None:
+        httpx2.post(f"{self.url}/delay?seconds={seconds}", timeout=5).raise_for_status()
+
+
+class Orthanc(Service):
+    def __init__(
+        self,
+        name: str,
+        work: Path,
+        log_dir: Path,
+        config: Mapping[str, Any],
+        env: Mapping[str, str] | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        storage = work / f"{name}-storage"
+        storage.mkdir(exist_ok=True)
+        base = {
+            "Name": name,
+            "HttpPort": self.port,
+            "DicomServerEnabled": False,
+            "RemoteAccessAllowed": False,
+            "StorageDirectory": str(storage),
+            "IndexDirectory": str(storage),
+            "HttpTimeout": 30,
+        }
+        self.config_path = work / f"{name}.json"
+        self.config_path.write_text(json.dumps({**base, **config}, indent=2))
+        argv = [str(ORTHANC), *(["--verbose"] if verbose else []), str(self.config_path)]
+        environ = {"PATH": "/usr/bin:/bin", "HOME": str(work), **(env or {})}
+        super().__init__(name, argv, log_dir, environ)
+
+    def start(self) -> None:
+        super().start()
+        self.wait_until(
+            lambda: httpx2.get(f"{self.url}/system", timeout=2).status_code in (200, 401),
+            "REST API",
+        )
+
+
+class ProtectedServer:
+    """Orthanc B behind nginx: only requests with a valid bearer token get through."""
+
+    def __init__(self, work: Path, log_dir: Path, validator: Validator) -> None:
+        self.password = secrets.token_urlsafe(16)
+        self.orthanc = Orthanc(
+            "orthanc-b",
+            work,
+            log_dir,
+            {
+                "AuthenticationEnabled": True,
+                "RegisteredUsers": {"nginx": self.password},
+                "Plugins": [str(DICOMWEB_PLUGIN)],
+                "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
+            },
+        )
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/dicom-web/"
+        prefix = work / "nginx"
+        prefix.mkdir(exist_ok=True)
+        credentials = base64.b64encode(f"nginx:{self.password}".encode()).decode()
+        (prefix / "nginx.conf").write_text(
+            NGINX_CONF.replace("PREFIX", str(prefix))
+            .replace("LISTEN_PORT", str(self.port))
+            .replace("VALIDATOR_PORT", str(validator.port))
+            .replace("ORTHANC_PORT", str(self.orthanc.port))
+            .replace("CREDENTIALS", credentials)
+        )
+        self.nginx = Service(
+            "nginx",
+            [
+                str(NGINX),
+                "-p",
+                str(prefix),
+                "-c",
+                str(prefix / "nginx.conf"),
+                "-e",
+                str(log_dir / "nginx-error.log"),
+            ],
+            log_dir,
+        )
+
+    @property
+    def direct_auth(self) -> tuple[str, str]:
+        return ("nginx", self.password)
+
+    def start(self) -> None:
+        self.orthanc.start()
+        self.nginx.start()
+        self.nginx.wait_until(
+            lambda: httpx2.get(f"{self.url}studies", timeout=2).status_code == 401, "nginx"
+        )
+
+    def stop(self) -> None:
+        self.nginx.stop()
+        self.orthanc.stop()
+
+
+NGINX_CONF = """
+daemon off;
+worker_processes 1;
+pid PREFIX/nginx.pid;
+error_log PREFIX/error.log warn;
+events { worker_connections 512; }
+http {
+    access_log PREFIX/access.log;
+    client_body_temp_path PREFIX/client_body;
+    proxy_temp_path PREFIX/proxy;
+    fastcgi_temp_path PREFIX/fastcgi;
+    uwsgi_temp_path PREFIX/uwsgi;
+    scgi_temp_path PREFIX/scgi;
+    server {
+        listen 127.0.0.1:LISTEN_PORT;
+        client_max_body_size 0;
+        location = /_validate {
+            internal;
+            proxy_pass http://127.0.0.1:VALIDATOR_PORT/validate;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+        }
+        location / {
+            auth_request /_validate;
+            auth_request_set $bearer_challenge $upstream_http_www_authenticate;
+            add_header WWW-Authenticate $bearer_challenge always;
+            proxy_pass http://127.0.0.1:ORTHANC_PORT;
+            proxy_set_header Authorization "Basic CREDENTIALS";
+            proxy_http_version 1.1;
+            proxy_request_buffering off;
+            proxy_buffering off;
+            proxy_read_timeout 300s;
+            proxy_send_timeout 300s;
+        }
+    }
+}
+"""
+
+
+def plugin_environment(rig_dir: Path) -> Path:
+    """A virtual environment of Debian's Python with the plugin installed as a site would
+    install it (not editable); returns the entry script to name as PythonScript."""
+    venv = rig_dir / "orthanc-venv"
+    python = venv / "bin" / "python"
+    constraints = ROOT / "requirements" / "constraints.txt"
+    stamp = venv / ".dependencies"
+    if not python.exists():
+        subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True)
+    if not stamp.exists() or stamp.read_text() != constraints.read_text():
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "-c",
+                str(constraints),
+                "authlib",
+                "httpx2",
+                "pydantic",
+                "joserfc",
+            ],
+            check=True,
+        )
+        stamp.write_text(constraints.read_text())
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--force-reinstall",
+            str(ROOT),
+        ],
+        check=True,
+        cwd=rig_dir,
+    )
+    found = list(
+        (venv / "lib").glob(
+            "python3*/site-packages/orthanc_dicomweb_oauth/orthanc_entry/dicomweb_oauth_plugin.py"
+        )
+    )
+    if len(found) != 1:
+        raise RuntimeError(f"entry script not installed in {venv}: {found}")
+    return found[0]

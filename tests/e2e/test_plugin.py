@@ -1,0 +1,496 @@
+"""The plugin in a real Orthanc A, against a real OAuth2 provider and a bearer-protected
+Orthanc B behind nginx: every call goes through Orthanc A's REST API."""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from .conftest import TOKEN_TTL, StartOrthanc, client_for, oauth_server
+from .dicom_samples import study_instance
+from .rig import CLIENT_SECRET, ProtectedServer, Provider, Validator
+
+SERVER = "protected"
+
+
+def wait_for(what: str, condition: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def server_status(client: httpx2.Client, name: str = SERVER) -> dict[str, Any]:
+    answer = client.get(f"/dicomweb-oauth/servers/{name}")
+    assert answer.status_code == 200, answer.text
+    status: dict[str, Any] = answer.json()
+    return status
+
+
+def wait_authorized(client: httpx2.Client, name: str = SERVER) -> dict[str, Any]:
+    def authorized() -> dict[str, Any] | None:
+        answer = client.get(f"/dicomweb-oauth/servers/{name}")
+        if answer.status_code != 200:
+            return None  # 503 while the plugin starts
+        status: dict[str, Any] = answer.json()
+        return status if status["State"] == "Valid" and status["DefinitionWrites"] else None
+
+    result: dict[str, Any] = wait_for(f"{name} authorized", authorized)
+    return result
+
+
+def upload(client: httpx2.Client, dicom: bytes) -> str:
+    answer = client.post("/instances", content=dicom)
+    answer.raise_for_status()
+    parent: str = answer.json()["ParentStudy"]
+    return parent
+
+
+def qido_studies(client: httpx2.Client, name: str = SERVER) -> httpx2.Response:
+    return client.post(f"/dicom-web/servers/{name}/qido", json={"Uri": "/studies"})
+
+
+def b_study_uids(protected: ProtectedServer) -> set[str]:
+    studies = httpx2.get(
+        f"{protected.orthanc.url}/studies?expand", auth=protected.direct_auth, timeout=30
+    ).json()
+    return {study["MainDicomTags"]["StudyInstanceUID"] for study in studies}
+
+
+def wait_job(client: httpx2.Client, job: str, timeout: float = 120) -> dict[str, Any]:
+    def finished() -> dict[str, Any] | None:
+        state: dict[str, Any] = client.get(f"/jobs/{job}").json()
+        return state if state["State"] in ("Success", "Failure") else None
+
+    result: dict[str, Any] = wait_for(f"job {job}", finished, timeout)
+    return result
+
+
+def test_stow_qido_wado_and_retrieve_through_the_protected_server(
+    start_orthanc_a: StartOrthanc, protected: ProtectedServer
+) -> None:
+    client = client_for(start_orthanc_a())
+    wait_authorized(client)
+
+    dicom, study_uid = study_instance("STOW^SYNC")
+    study = upload(client, dicom)
+    stow = client.post(f"/dicom-web/servers/{SERVER}/stow", json={"Resources": [study]})
+    assert stow.status_code == 200, stow.text
+    assert study_uid in b_study_uids(protected)
+
+    dicom, job_study_uid = study_instance("STOW^JOB")
+    job_study = upload(client, dicom)
+    job = client.post(
+        f"/dicom-web/servers/{SERVER}/stow", json={"Resources": [job_study], "Asynchronous": True}
+    )
+    assert job.status_code == 200, job.text
+    assert wait_job(client, job.json()["ID"])["State"] == "Success"
+    assert job_study_uid in b_study_uids(protected)
+
+    qido = qido_studies(client)
+    assert qido.status_code == 200, qido.text
+    # The DICOMweb plugin answers QIDO in Orthanc's own JSON: {"0020000D": {"Value": "..."}}
+    found = {entry["0020000D"]["Value"] for entry in qido.json()}
+    assert {study_uid, job_study_uid} <= found
+
+    metadata = client.post(
+        f"/dicom-web/servers/{SERVER}/get", json={"Uri": f"/studies/{study_uid}/metadata"}
+    )
+    assert metadata.status_code == 200, metadata.text
+    assert metadata.json()[0]["0020000D"]["Value"] == [study_uid]
+
+    client.delete(f"/studies/{study}").raise_for_status()
+    retrieve = client.post(
+        f"/dicom-web/servers/{SERVER}/retrieve", json={"Resources": [{"Study": study_uid}]}
+    )
+    assert retrieve.status_code == 200, retrieve.text
+    assert client.get(f"/studies/{study}").status_code == 200
+
+
+def test_the_protected_server_refuses_everything_but_a_valid_token(
+    provider: Provider, protected: ProtectedServer
+) -> None:
+    studies = f"{protected.url}studies"
+    assert httpx2.get(studies).status_code == 401
+    garbage = httpx2.get(studies, headers={"Authorization": "Bearer not.a.jwt"})
+    assert garbage.status_code == 401
+    assert 'error="invalid_token"' in garbage.headers["www-authenticate"]
+    token = httpx2.post(
+        provider.token_endpoint,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "orthanc-post",
+            "client_secret": CLIENT_SECRET,
+        },
+    ).json()["access_token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert httpx2.get(studies, headers=bearer).status_code == 200
+    time.sleep(TOKEN_TTL + 1)
+    expired = httpx2.get(studies, headers=bearer)
+    assert expired.status_code == 401
+    assert "expired" in expired.headers["www-authenticate"]
+    # Orthanc B itself cannot be used without the credentials only nginx knows.
+    assert httpx2.get(f"{protected.orthanc.url}/studies").status_code == 401
+
+
+def test_traffic_across_three_token_lifetimes_never_fails(
+    start_orthanc_a: StartOrthanc, validator: Validator
+) -> None:
+    client = client_for(start_orthanc_a())
+    before = wait_authorized(client)
+    tokens_before = validator.stats()["distinct_tokens"]
+    failures, requests = 0, 0
+    deadline = time.monotonic() + 3 * TOKEN_TTL + 2
+    while time.monotonic() < deadline:
+        requests += 1
+        if qido_studies(client).status_code != 200:
+            failures += 1
+        time.sleep(0.05)
+    after = server_status(client)
+    assert failures == 0, f"{failures} of {requests} QIDO requests failed"
+    assert requests > 100
+    assert after["Refreshes"] - before["Refreshes"] >= 3
+    assert validator.stats()["distinct_tokens"] - tokens_before >= 3
+    assert after["Failures"] == 0
+
+
+def test_a_retrieve_job_spanning_a_token_expiry_completes(
+    start_orthanc_a: StartOrthanc, protected: ProtectedServer, validator: Validator
+) -> None:
+    study_uids = []
+    for number in range(24):
+        dicom, study_uid = study_instance(f"RETRIEVE^{number}")
+        httpx2.post(
+            f"{protected.orthanc.url}/instances", content=dicom, auth=protected.direct_auth
+        ).raise_for_status()
+        study_uids.append(study_uid)
+    client = client_for(start_orthanc_a())
+    wait_authorized(client)
+    tokens_before = validator.stats()["distinct_tokens"]
+    validator.set_delay(0.5)  # 24 studies, several requests each: well past one lifetime
+    try:
+        started = time.monotonic()
+        job = client.post(
+            f"/dicom-web/servers/{SERVER}/retrieve",
+            json={"Resources": [{"Study": uid} for uid in study_uids], "Asynchronous": True},
+        )
+        assert job.status_code == 200, job.text
+        state = wait_job(client, job.json()["ID"], timeout=300)
+        elapsed = time.monotonic() - started
+    finally:
+        validator.set_delay(0)
+    assert state["State"] == "Success", state
+    assert elapsed > TOKEN_TTL, f"the job took {elapsed:.1f} s, less than one token lifetime"
+    assert validator.stats()["distinct_tokens"] - tokens_before >= 2
+    local = {
+        study["MainDicomTags"]["StudyInstanceUID"] for study in client.get("/studies?expand").json()
+    }
+    assert set(study_uids) <= local
+
+
+def test_provider_outage_is_survived_and_recovered(
+    start_orthanc_a: StartOrthanc, provider: Provider
+) -> None:
+    orthanc = start_orthanc_a()
+    client = client_for(orthanc)
+    wait_authorized(client)
+    pid = orthanc.process.pid if orthanc.process else None
+    provider.stop()
+    try:
+        # The cached token keeps working while it is valid.
+        assert qido_studies(client).status_code == 200
+        degraded = wait_for(
+            "state Degraded",
+            lambda: (s := server_status(client))["State"] == "Degraded" and s,
+            timeout=TOKEN_TTL,
+        )
+        assert "cannot reach the token endpoint" in degraded["LastError"]
+        assert qido_studies(client).status_code == 200
+        failed = wait_for(
+            "state Failed",
+            lambda: (s := server_status(client))["State"] == "Failed" and s,
+            timeout=TOKEN_TTL + 2,
+        )
+        assert failed["Failures"] >= 1
+        metrics = client.get("/tools/metrics-prometheus").text
+        assert f"dicomweb_oauth_failures_total_{SERVER}" in metrics
+    finally:
+        provider.start()
+    recovered = wait_for(
+        "state Valid again",
+        lambda: (s := server_status(client))["State"] == "Valid" and s,
+        timeout=30,
+    )
+    assert recovered["LastError"] is None
+    wait_for("QIDO works again", lambda: qido_studies(client).status_code == 200, timeout=10)
+    assert orthanc.process is not None and orthanc.process.pid == pid
+    wait_for("recovery logged", lambda: "recovered after" in orthanc.log(), timeout=2)
+    log = orthanc.log()
+    assert log.count("still serving the cached token") == 1
+    assert log.count("no valid token") == 1
+    assert log.count("recovered after") == 1
+
+
+def test_a_deleted_or_changed_definition_is_restored(start_orthanc_a: StartOrthanc) -> None:
+    orthanc = start_orthanc_a()
+    client = client_for(orthanc)
+    wait_authorized(client)
+    client.delete(f"/dicom-web/servers/{SERVER}").raise_for_status()
+    deleted_at = time.monotonic()
+    wait_for(
+        "definition restored",
+        lambda: SERVER in client.get("/dicom-web/servers").json(),
+        timeout=2 + 1,
+    )  # CheckInterval is 2 s in the rig
+    restored_after = time.monotonic() - deleted_at
+    assert qido_studies(client).status_code == 200
+
+    client.put(
+        f"/dicom-web/servers/{SERVER}", json={"Url": "http://127.0.0.1:9/elsewhere/"}
+    ).raise_for_status()
+    wait_for(
+        "Url restored",
+        lambda: "elsewhere" not in client.get("/dicom-web/servers?expand").json()[SERVER]["Url"],
+        timeout=3,
+    )
+    listed = client.get("/dicom-web/servers?expand").json()[SERVER]
+    assert "Authorization" in listed["HttpHeaders"]
+    # The line is written just after the definition.
+    wait_for("log line", lambda: "(its Url was changed); restored" in orthanc.log(), timeout=2)
+    log = orthanc.log()
+    assert log.count("definition was changed (missing); restored") == 1
+    assert log.count("definition was changed (its Url was changed); restored") == 1
+    assert server_status(client)["DefinitionRestores"] == 2
+    assert restored_after < 3
+
+
+def test_servers_in_database_is_refused(start_orthanc_a: StartOrthanc) -> None:
+    orthanc = start_orthanc_a(DicomWeb={"ServersInDatabase": True})
+    client = client_for(orthanc)
+    answer = wait_for(
+        "plugin started",
+        lambda: (a := client.get("/dicomweb-oauth/servers")).status_code == 200 and a.json(),
+    )
+    assert answer["Servers"] == {}
+    assert answer["Errors"][0].startswith(
+        "DicomWeb.ServersInDatabase: is true: the DICOMweb plugin would store every bearer "
+        "token in plain text"
+    )
+    assert "DicomWeb.ServersInDatabase: is true" in orthanc.log()
+    assert SERVER not in client.get("/dicom-web/servers").json()
+
+
+def test_a_broken_server_leaves_the_others_working(
+    start_orthanc_a: StartOrthanc, provider: Provider, protected: ProtectedServer
+) -> None:
+    broken = oauth_server(provider, protected)
+    del broken["ClientId"]
+    orthanc = start_orthanc_a(servers={SERVER: oauth_server(provider, protected), "broken": broken})
+    client = client_for(orthanc)
+    wait_authorized(client)
+    assert qido_studies(client).status_code == 200
+    listed = client.get("/dicomweb-oauth/servers").json()["Servers"]
+    assert listed["broken"] == {
+        "State": "Invalid",
+        "Errors": ["DicomWebOAuth.Servers.broken.ClientId: is required"],
+    }
+    assert client.post("/dicomweb-oauth/servers/broken/refresh").status_code == 409
+    assert "DicomWebOAuth.Servers.broken.ClientId: is required" in orthanc.log()
+
+
+def test_both_client_authentication_methods(
+    start_orthanc_a: StartOrthanc, provider: Provider, protected: ProtectedServer
+) -> None:
+    servers = {
+        "post": oauth_server(provider, protected),
+        "basic": oauth_server(
+            provider, protected, ClientId="orthanc-basic", ClientAuthMethod="client_secret_basic"
+        ),
+        "wrong-method": oauth_server(provider, protected, ClientId="orthanc-basic"),
+    }
+    before = provider.stats()["tokens"]
+    client = client_for(start_orthanc_a(servers=servers))
+    wait_authorized(client, "post")
+    wait_authorized(client, "basic")
+    assert qido_studies(client, "basic").status_code == 200
+    after = provider.stats()["tokens"]
+    for key in ("orthanc-post:client_secret_post", "orthanc-basic:client_secret_basic"):
+        assert after.get(key, 0) > before.get(key, 0), key
+    wrong = wait_for(
+        "wrong method refused",
+        lambda: (s := server_status(client, "wrong-method"))["State"] == "Failed" and s,
+    )
+    assert wrong["LastError"] == (
+        "invalid_client: client authentication method client_secret_post is not the "
+        "registered one (HTTP 401)"
+    )
+    refresh = client.post("/dicomweb-oauth/servers/wrong-method/refresh")
+    assert refresh.status_code == 502
+    assert refresh.json()["Error"].startswith("invalid_client")
+
+
+def test_rest_api_and_metrics(start_orthanc_a: StartOrthanc) -> None:
+    orthanc = start_orthanc_a()
+    client = client_for(orthanc)
+    status = wait_authorized(client)
+    assert 0 < status["ExpiresIn"] <= TOKEN_TTL
+    assert status["LifetimeSource"] == "expires_in"
+    assert status["ClientAuthMethod"] == "client_secret_post"
+    assert client.get("/dicomweb-oauth/servers/nope").status_code == 404
+    assert client.post("/dicomweb-oauth/servers/nope/refresh").status_code == 404
+    assert client.get(f"/dicomweb-oauth/servers/{SERVER}/refresh").status_code == 405
+    refreshed = client.post(f"/dicomweb-oauth/servers/{SERVER}/refresh")
+    assert refreshed.status_code == 200
+    assert refreshed.json()["Refreshes"] > status["Refreshes"]
+    tested = client.post(f"/dicomweb-oauth/servers/{SERVER}/test")
+    assert tested.status_code == 200, tested.text
+    assert tested.json()["Qido"]["Success"] is True
+    assert httpx2.get(f"{orthanc.url}/dicomweb-oauth/servers").status_code == 401
+    metrics = wait_for(
+        "metrics published",
+        lambda: (
+            "dicomweb_oauth_token_expires_in_seconds_protected"
+            in (text := client.get("/tools/metrics-prometheus").text)
+            and text
+        ),
+        timeout=10,
+    )
+    for name in (
+        "dicomweb_oauth_token_valid_protected",
+        "dicomweb_oauth_refreshes_total_protected",
+        "dicomweb_oauth_failures_total_protected",
+    ):
+        assert name in metrics
+
+
+def test_orthanc_stops_cleanly_and_quickly(start_orthanc_a: StartOrthanc) -> None:
+    orthanc = start_orthanc_a()
+    client = client_for(orthanc)
+    wait_authorized(client)
+    started = time.monotonic()
+    code = orthanc.stop()
+    assert code == 0, orthanc.log()[-2000:]
+    assert time.monotonic() - started < 5
+    log = orthanc.log()
+    assert "still running when Orthanc stopped" not in log
+    ended = re.search(r"DicomWebOAuth: stopped: all threads ended in ([0-9.]+) s", log)
+    assert ended is not None, log[-2000:]
+    assert float(ended.group(1)) < 2
+
+
+def test_no_secret_or_token_anywhere_with_verbose_logs(
+    start_orthanc_a: StartOrthanc,
+    validator: Validator,
+    provider: Provider,
+    protected: ProtectedServer,
+) -> None:
+    servers = {
+        SERVER: oauth_server(provider, protected),
+        "refused": oauth_server(provider, protected, ClientId="orthanc-basic"),
+    }
+    orthanc = start_orthanc_a(servers=servers, verbose=True)
+    client = client_for(orthanc)
+    wait_authorized(client)
+    dicom, _ = study_instance("SECRETS^CHECK")
+    study = upload(client, dicom)
+    answers = [
+        client.post(f"/dicom-web/servers/{SERVER}/stow", json={"Resources": [study]}).text,
+        qido_studies(client).text,
+        client.post(f"/dicomweb-oauth/servers/{SERVER}/refresh").text,
+        client.post(f"/dicomweb-oauth/servers/{SERVER}/test").text,
+        client.post("/dicomweb-oauth/servers/refused/refresh").text,
+        client.get("/dicomweb-oauth/servers").text,
+        client.get("/dicom-web/servers?expand").text,
+        client.get("/jobs?expand").text,
+    ]
+    time.sleep(TOKEN_TTL)  # a few refreshes more
+    answers.append(
+        wait_for(
+            "metrics",
+            lambda: (
+                t
+                if "dicomweb_oauth" in (t := client.get("/tools/metrics-prometheus").text)
+                else None
+            ),
+            timeout=10,
+        )
+    )
+    orthanc.stop()
+    tokens = httpx2.get(f"{validator.url}/tokens").json()["tokens"]
+    assert len(tokens) >= 2
+    log = orthanc.log()
+    assert "DicomWebOAuth: protected: token acquired" in log
+    for text in [log, *answers]:
+        assert CLIENT_SECRET not in text
+        for token in tokens:
+            assert token not in text
+
+
+def test_stop_interrupts_a_hanging_token_request(
+    start_orthanc_a: StartOrthanc, provider: Provider, protected: ProtectedServer
+) -> None:
+    with socket.socket() as hanging:  # accepts connections, never answers
+        hanging.bind(("127.0.0.1", 0))
+        hanging.listen(8)
+        endpoint = f"http://127.0.0.1:{hanging.getsockname()[1]}/token"
+        orthanc = start_orthanc_a(
+            servers={
+                SERVER: oauth_server(
+                    provider, protected, TokenEndpoint=endpoint, TokenRequestTimeout=60
+                )
+            }
+        )
+        client = client_for(orthanc)
+        wait_for("plugin started", lambda: client.get("/dicomweb-oauth/servers").status_code == 200)
+        connection, _ = hanging.accept()  # the token request is in flight, unanswered
+        with connection:
+            assert server_status(client)["State"] == "Pending"
+            assert orthanc.stop() == 0
+    ended = re.search(r"DicomWebOAuth: stopped: all threads ended in ([0-9.]+) s", orthanc.log())
+    assert ended is not None, orthanc.log()[-2000:]
+    assert float(ended.group(1)) < 2
+
+
+SITE_SCRIPT = """
+import site
+import sys
+
+before = list(sys.path)
+site.addsitedir({site_packages!r})
+sys.path[:] = [entry for entry in sys.path if entry not in before] + before
+
+import orthanc
+import orthanc_dicomweb_oauth.orthanc_plugin as dicomweb_oauth
+
+
+def on_change(change_type, level, resource):
+    if change_type == orthanc.ChangeType.ORTHANC_STARTED:
+        orthanc.LogWarning("site script: Orthanc started")
+    dicomweb_oauth.on_change(change_type, level, resource)
+
+
+orthanc.RegisterOnChangeCallback(on_change)
+dicomweb_oauth.register(install_change_callback=False)
+"""
+
+
+def test_a_site_script_can_register_the_plugin(
+    start_orthanc_a: StartOrthanc, entry_script: Path, tmp_path: Path
+) -> None:
+    site_packages = entry_script.parents[2]
+    script = tmp_path / "site-script.py"
+    script.write_text(SITE_SCRIPT.format(site_packages=str(site_packages)))
+    orthanc = start_orthanc_a(PythonScript=str(script))
+    client = client_for(orthanc)
+    wait_authorized(client)
+    assert qido_studies(client).status_code == 200
+    assert "site script: Orthanc started" in orthanc.log()
