@@ -41,6 +41,9 @@ class OrthancLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             message = f"DicomWebOAuth: {record.getMessage()}"
+            if record.exc_info and record.exc_info[1] is not None:
+                error = record.exc_info[1]
+                message += f" ({type(error).__name__}: {error})"
         except Exception:  # a bad record must not break the caller
             self.handleError(record)
             return
@@ -110,17 +113,23 @@ def on_change(change_type: Any, level: Any, resource: Any) -> None:
 
 def _start() -> None:
     global _service  # noqa: PLW0603
-    from .configuration import load_configuration
-    from .service import OAuthService
+    logger = logging.getLogger(LOGGER_NAME)
+    try:
+        from .configuration import load_configuration
+        from .service import OAuthService
 
-    configuration = load_configuration(json.loads(orthanc.GetConfiguration()))
-    service = OAuthService(
-        configuration,
-        OrthancDicomWebServers(),
-        publish_metrics=_publish_metrics,
-        logger=logging.getLogger(LOGGER_NAME),
-    )
-    service.start()
+        configuration = load_configuration(json.loads(orthanc.GetConfiguration()))
+        service = OAuthService(
+            configuration,
+            OrthancDicomWebServers(),
+            publish_metrics=_publish_metrics,
+            logger=logger,
+        )
+        service.start()
+    except Exception:
+        # Orthanc keeps running; the REST API keeps answering 503.
+        logger.exception("cannot start: no server is managed")
+        return
     _service = service
 
 

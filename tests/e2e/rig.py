@@ -63,14 +63,23 @@ def _die_with_parent() -> None:
 
 
 class Service:
-    """A process started by the tests, its output in a log file."""
+    """A process started by the tests, its output in a log file. ``start`` returns once
+    ``ready_url`` answers with one of ``ready_statuses``."""
 
     def __init__(
-        self, name: str, argv: list[str], log_dir: Path, env: Mapping[str, str] | None = None
+        self,
+        name: str,
+        argv: list[str],
+        log_dir: Path,
+        ready_url: str,
+        ready_statuses: tuple[int, ...] = (200,),
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
         self.argv = argv
         self.log_path = log_dir / f"{name}.log"
+        self.ready_url = ready_url
+        self.ready_statuses = ready_statuses
         self.env = dict(env) if env is not None else dict(os.environ)
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -84,6 +93,10 @@ class Service:
                 env=self.env,
                 preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, before exec
             )
+        self.wait_until(
+            lambda: httpx2.get(self.ready_url, timeout=2).status_code in self.ready_statuses,
+            f"an answer from {self.ready_url}",
+        )
 
     def stop(self, timeout: float = 15.0) -> int | None:
         process = self.process
@@ -134,19 +147,12 @@ class Provider(Service):
         }
         config_path = work / "provider.json"
         config_path.write_text(json.dumps(config))
-        super().__init__(
-            "provider", ["node", str(PROVIDER_DIR / "provider.mjs"), str(config_path)], log_dir
-        )
+        argv = ["node", str(PROVIDER_DIR / "provider.mjs"), str(config_path)]
+        super().__init__("provider", argv, log_dir, ready_url=f"{self.issuer}/jwks")
 
     @property
     def token_endpoint(self) -> str:
         return f"{self.issuer}/token"
-
-    def start(self) -> None:
-        super().start()
-        self.wait_until(
-            lambda: httpx2.get(f"{self.issuer}/jwks", timeout=2).status_code == 200, "JWKS"
-        )
 
     def stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = httpx2.get(f"{self.issuer}/test/stats", timeout=5).json()
@@ -166,13 +172,7 @@ class Validator(Service):
             provider.issuer,
             AUDIENCE,
         ]
-        super().__init__("validator", argv, log_dir)
-
-    def start(self) -> None:
-        super().start()
-        self.wait_until(
-            lambda: httpx2.get(f"{self.url}/stats", timeout=2).status_code == 200, "stats"
-        )
+        super().__init__("validator", argv, log_dir, ready_url=f"{self.url}/stats")
 
     def stats(self) -> dict[str, int]:
         stats: dict[str, int] = httpx2.get(f"{self.url}/stats", timeout=5).json()
@@ -209,13 +209,8 @@ class Orthanc(Service):
         self.config_path.write_text(json.dumps({**base, **config}, indent=2))
         argv = [str(ORTHANC), *(["--verbose"] if verbose else []), str(self.config_path)]
         environ = {"PATH": "/usr/bin:/bin", "HOME": str(work), **(env or {})}
-        super().__init__(name, argv, log_dir, environ)
-
-    def start(self) -> None:
-        super().start()
-        self.wait_until(
-            lambda: httpx2.get(f"{self.url}/system", timeout=2).status_code in (200, 401),
-            "REST API",
+        super().__init__(
+            name, argv, log_dir, f"{self.url}/system", ready_statuses=(200, 401), env=environ
         )
 
 
@@ -259,6 +254,8 @@ class ProtectedServer:
                 str(log_dir / "nginx-error.log"),
             ],
             log_dir,
+            ready_url=f"{self.url}studies",
+            ready_statuses=(401,),  # refused without a token: nginx and its validator are up
         )
 
     @property
@@ -268,9 +265,6 @@ class ProtectedServer:
     def start(self) -> None:
         self.orthanc.start()
         self.nginx.start()
-        self.nginx.wait_until(
-            lambda: httpx2.get(f"{self.url}studies", timeout=2).status_code == 401, "nginx"
-        )
 
     def stop(self) -> None:
         self.nginx.stop()

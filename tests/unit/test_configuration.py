@@ -429,3 +429,41 @@ def test_empty_secret_file(tmp_path: Path) -> None:
         only_error(loaded)
         == f"DicomWebOAuth.Servers.s.ClientSecretFile: file {secret_file} is empty"
     )
+
+
+def test_servers_in_database_is_refused_unless_allowed() -> None:
+    servers = {"s": section()}
+    refused = load(servers, DicomWeb={"ServersInDatabase": True})
+    assert refused.servers == {}
+    assert only_error(refused).startswith(
+        "DicomWeb.ServersInDatabase: is true: the DICOMweb plugin would store every bearer "
+        "token in plain text in Orthanc's database, so no server is managed."
+    )
+    allowed = load_configuration(
+        {
+            "DicomWebOAuth": {"Servers": servers, "AllowServersInDatabase": True},
+            "DicomWeb": {"ServersInDatabase": True},
+        },
+        environ={"DICOM_SECRET": CLIENT_SECRET},
+    )
+    assert allowed.errors == ()
+    assert set(allowed.servers) == {"s"}
+
+
+def test_http_verbose_gives_a_warning() -> None:
+    loaded = load({"s": section()}, HttpVerbose=True)
+    assert loaded.errors == ()
+    assert loaded.warnings == (
+        "HttpVerbose is true: Orthanc's HTTP client logs the Authorization headers it sends, "
+        "bearer tokens included",
+    )
+    assert load({"s": section()}).warnings == ()
+
+
+def test_check_interval() -> None:
+    loaded = load_configuration(
+        {"DicomWebOAuth": {"Servers": {"s": section()}, "CheckInterval": 5}},
+        environ={"DICOM_SECRET": CLIENT_SECRET},
+    )
+    assert loaded.check_interval == 5
+    assert load({"s": section()}).check_interval == 30
