@@ -1,7 +1,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test lint unit docs clean
+.PHONY: setup test lint docs demo clean
 
 setup:
 	scripts/setup
@@ -11,15 +11,17 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-unit: setup
-	$(PY) -m pytest
-
 # Every check the project has: lint, types, the documentation's freshness, all tests.
 test: lint
 	$(PY) -m pytest
+
+# The plugin in a real Orthanc, against a local OAuth2 provider and a protected DICOMweb
+# server; runs until Ctrl-C.
+demo: setup
+	$(PY) -m local_rig.demo
 
 docs: setup
 	$(PY) scripts/generate_configuration_reference.py > docs/configuration.md
 
 clean:
-	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .local-rig build dist .mypy_cache .pytest_cache .ruff_cache

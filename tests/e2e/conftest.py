@@ -11,7 +11,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from .rig import (
+from local_rig.services import (
     ADMIN,
     CLIENT_SECRET,
     DICOMWEB_PLUGIN,
@@ -65,9 +65,7 @@ def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def entry_script() -> Path:
-    rig_dir = ROOT / ".rig"
-    rig_dir.mkdir(exist_ok=True)
-    return plugin_environment(rig_dir)
+    return plugin_environment()
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,10 @@ from typing import Any
 
 import httpx2
 
+from local_rig.dicom_samples import study_instance
+from local_rig.services import CLIENT_SECRET, ProtectedServer, Provider, Validator
+
 from .conftest import TOKEN_TTL, StartOrthanc, client_for, oauth_server
-from .dicom_samples import study_instance
-from .rig import CLIENT_SECRET, ProtectedServer, Provider, Validator
 
 SERVER = "protected"
 

@@ -1,12 +1,13 @@
-"""The end-to-end rig: real processes on loopback, on ports chosen at run time.
+"""The rig's processes: real servers on loopback, on ports chosen at run time.
 
-- an OAuth2 provider: node-oidc-provider (tests/e2e/provider), short-lived JWT tokens;
+- an OAuth2 provider: node-oidc-provider (local_rig/provider), short-lived JWT tokens;
 - a bearer-protected DICOMweb server: Orthanc B behind nginx, whose auth_request asks
-  tests/e2e/validator.py to check the token against the provider's JWKS;
+  local_rig/validator.py to check the token against the provider's JWKS;
 - Orthanc A: Debian's Orthanc with the DICOMweb and Python plugins and this plugin,
   installed (not editable) in a virtual environment of Debian's /usr/bin/python3.
 
-Every process dies with the test run (PR_SET_PDEATHSIG) and is stopped by the fixtures.
+Every process dies with the process that started it (PR_SET_PDEATHSIG), and is stopped by
+whoever started it.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from typing import Any
 
 import httpx2
 
-ROOT = Path(__file__).resolve().parents[2]
-PROVIDER_DIR = ROOT / "tests" / "e2e" / "provider"
+ROOT = Path(__file__).resolve().parents[1]
+RIG_DIR = Path(__file__).resolve().parent
+PROVIDER_DIR = RIG_DIR / "provider"
 ORTHANC = Path("/usr/sbin/Orthanc")
 PLUGINS = Path("/usr/share/orthanc/plugins")
 PYTHON_PLUGIN = PLUGINS / "libOrthancPython.so"
@@ -48,6 +50,15 @@ def missing_prerequisites() -> list[str]:
     if shutil.which("node") is None:
         missing.append("node")
     return missing
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def free_port() -> int:
@@ -163,7 +174,7 @@ class Validator(Service):
     def __init__(self, log_dir: Path, provider: Provider):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        script = str(ROOT / "tests" / "e2e" / "validator.py")
+        script = str(RIG_DIR / "validator.py")
         argv = [
             sys.executable,
             script,
@@ -191,8 +202,9 @@ class Orthanc(Service):
         config: Mapping[str, Any],
         env: Mapping[str, str] | None = None,
         verbose: bool = False,
+        port: int | None = None,
     ) -> None:
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         storage = work / f"{name}-storage"
         storage.mkdir(exist_ok=True)
@@ -310,9 +322,12 @@ http {
 """
 
 
-def plugin_environment(rig_dir: Path) -> Path:
+def plugin_environment() -> Path:
     """A virtual environment of Debian's Python with the plugin installed as a site would
-    install it (not editable); returns the entry script to name as PythonScript."""
+    install it (not editable), in .local-rig/; returns the entry script to name as
+    PythonScript."""
+    rig_dir = ROOT / ".local-rig"
+    rig_dir.mkdir(exist_ok=True)
     venv = rig_dir / "orthanc-venv"
     python = venv / "bin" / "python"
     constraints = ROOT / "requirements" / "constraints.txt"
