@@ -1,0 +1,222 @@
+"""Loopback emulations of real token endpoints, as docs/providers describes them: what each
+requires of a client-credentials request and what it answers (see the provider guides).
+They are not the providers: the guides' `check` outputs come from these emulations, and say
+so. Tokens are JWTs signed with a throw-away key.
+
+    python -m local_rig.provider_emulations PORT    # serves /entra-v2, /entra-v1, ...
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote_plus
+
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+from werkzeug import Request, Response
+from werkzeug.serving import make_server
+
+CLIENT_ID = "6c1f0c4e-orthanc"
+CLIENT_SECRET = "emulated-secret+with/special=chars"
+TENANT = "00000000-0000-0000-0000-00000000beef"
+_KEY = RSAKey.generate_key(2048, parameters={"kid": "emulation"})
+
+
+def _sign(claims: dict[str, Any], lifetime: int) -> str:
+    now = int(time.time())
+    payload = {"iat": now, "nbf": now, "exp": now + lifetime, **claims}
+    return jwt.encode({"alg": "RS256", "typ": "JWT", "kid": "emulation"}, payload, _KEY)
+
+
+def _error(status: int, error: str, description: str) -> Response:
+    body = {"error": error, "error_description": description}
+    return Response(json.dumps(body), status=status, content_type="application/json")
+
+
+def _json(body: dict[str, Any]) -> Response:
+    return Response(json.dumps(body), content_type="application/json")
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Basic "):
+        return None
+    user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+    return unquote_plus(user), unquote_plus(password)
+
+
+def _post_credentials(request: Request) -> tuple[str, str] | None:
+    if "client_secret" not in request.form:
+        return None
+    return request.form.get("client_id", ""), request.form["client_secret"]
+
+
+def entra_v2(request: Request) -> Response:
+    """Entra ID v2: scope `<resource>/.default`, expires_in a number."""
+    if _post_credentials(request) != (CLIENT_ID, CLIENT_SECRET):
+        return _error(401, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
+    if request.form.get("scope") != "https://dicom.healthcareapis.azure.com/.default":
+        return _error(
+            400, "invalid_scope", "AADSTS70011: The provided value for scope is not valid."
+        )
+    token = _sign(
+        {
+            "iss": f"https://sts.windows.net/{TENANT}/",
+            "aud": "https://dicom.healthcareapis.azure.com",
+            "appid": CLIENT_ID,
+            "tid": TENANT,
+            "roles": ["DICOM Data Owner"],
+        },
+        3599,
+    )
+    return _json(
+        {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}
+    )
+
+
+def entra_v1(request: Request) -> Response:
+    """Entra ID v1: `resource` instead of scope; expires_in and expires_on as strings."""
+    if _post_credentials(request) != (CLIENT_ID, CLIENT_SECRET):
+        return _error(401, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
+    if request.form.get("resource") != "https://dicom.healthcareapis.azure.com":
+        return _error(
+            400, "invalid_resource", "AADSTS500011: The resource principal was not found."
+        )
+    token = _sign(
+        {
+            "iss": f"https://sts.windows.net/{TENANT}/",
+            "aud": "https://dicom.healthcareapis.azure.com",
+            "appid": CLIENT_ID,
+            "tid": TENANT,
+            "roles": ["DICOM Data Owner"],
+        },
+        3599,
+    )
+    return _json(
+        {
+            "token_type": "Bearer",
+            "expires_in": "3599",
+            "ext_expires_in": "3599",
+            "expires_on": str(int(time.time()) + 3599),
+            "resource": "https://dicom.healthcareapis.azure.com",
+            "access_token": token,
+        }
+    )
+
+
+def keycloak(request: Request) -> Response:
+    """Keycloak: 300 s tokens; Basic credentials must be form-urlencoded (RFC 6749 §2.3.1)."""
+    if (_basic_credentials(request) or _post_credentials(request)) != (CLIENT_ID, CLIENT_SECRET):
+        return _error(401, "unauthorized_client", "Invalid client or Invalid client credentials")
+    token = _sign(
+        {
+            "iss": "https://keycloak.example.com/realms/imaging",
+            "aud": "dicomweb",
+            "azp": CLIENT_ID,
+            "scope": "profile email",
+        },
+        300,
+    )
+    return _json(
+        {
+            "access_token": token,
+            "expires_in": 300,
+            "refresh_expires_in": 0,
+            "token_type": "Bearer",
+            "not-before-policy": 0,
+            "scope": "profile email",
+        }
+    )
+
+
+def auth0(request: Request) -> Response:
+    """Auth0: the API is chosen with `audience`; tokens live 86400 s."""
+    if _post_credentials(request) != (CLIENT_ID, CLIENT_SECRET):
+        return _error(401, "access_denied", "Unauthorized")
+    if request.form.get("audience") != "https://dicomweb.example.com":
+        return _error(
+            403,
+            "access_denied",
+            "No audience parameter was provided, and no default audience has been configured",
+        )
+    token = _sign(
+        {
+            "iss": "https://example.eu.auth0.com/",
+            "aud": "https://dicomweb.example.com",
+            "azp": CLIENT_ID,
+            "scope": "read:studies write:studies",
+            "gty": "client-credentials",
+        },
+        86400,
+    )
+    return _json(
+        {
+            "access_token": token,
+            "scope": "read:studies write:studies",
+            "expires_in": 86400,
+            "token_type": "Bearer",
+        }
+    )
+
+
+def okta(request: Request) -> Response:
+    """Okta custom authorization server: the app's method only (Basic here), one custom
+    scope at least."""
+    if _post_credentials(request) is not None:
+        return _error(
+            401,
+            "invalid_client",
+            "Client authentication failed. Either the client or "
+            "the client credentials are invalid.",
+        )
+    if _basic_credentials(request) != (CLIENT_ID, CLIENT_SECRET):
+        return _error(401, "invalid_client", "Client authentication failed.")
+    if request.form.get("scope") != "dicomweb":
+        return _error(
+            400,
+            "invalid_scope",
+            "The authorization server resource does not have any "
+            "configured default scopes, 'scope' must be provided.",
+        )
+    token = _sign(
+        {
+            "iss": "https://example.okta.com/oauth2/aus1dicomweb",
+            "aud": "api://dicomweb",
+            "cid": CLIENT_ID,
+            "scp": ["dicomweb"],
+            "sub": CLIENT_ID,
+        },
+        3600,
+    )
+    return _json(
+        {"token_type": "Bearer", "expires_in": 3600, "access_token": token, "scope": "dicomweb"}
+    )
+
+
+EMULATIONS: dict[str, Callable[[Request], Response]] = {
+    "/entra-v2": entra_v2,
+    "/entra-v1": entra_v1,
+    "/keycloak": keycloak,
+    "/auth0": auth0,
+    "/okta": okta,
+}
+
+
+@Request.application
+def application(request: Request) -> Response:
+    handler = EMULATIONS.get(request.path)
+    if handler is None or request.method != "POST":
+        return Response("not found", status=404)
+    if request.form.get("grant_type") != "client_credentials":
+        return _error(400, "unsupported_grant_type", "client_credentials only")
+    return handler(request)
+
+
+if __name__ == "__main__":
+    server = make_server("127.0.0.1", int(sys.argv[1]), application, threaded=True)
+    server.serve_forever()
