@@ -1,9 +1,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
+
+from .reliability_report import ReliabilityReport
+
+REPORT_PATH = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
+
+
+@pytest.fixture(scope="session")
+def reliability_report() -> Iterator[ReliabilityReport]:
+    """Figures for docs/reliability.md, written only when every section was measured."""
+    report = ReliabilityReport()
+    yield report
+    if report.complete():
+        REPORT_PATH.write_text(report.render())
 
 
 @pytest.fixture(scope="session")

@@ -121,7 +121,7 @@ def start_orthanc_a(
 
     def start(
         servers: dict[str, Any] | None = None,
-        verbose: bool = False,
+        verbose: bool = True,
         **configuration: Any,
     ) -> Orthanc:
         oauth = configuration.pop("DicomWebOAuth", {})
@@ -158,5 +158,30 @@ def start_orthanc_a(
         orthanc.stop()
 
 
+# Every answer Orthanc A gave the tests: searched for secrets and tokens after each test.
+ANSWERS: list[str] = []
+
+
+def _record(response: httpx2.Response) -> None:
+    ANSWERS.append(response.read().decode(errors="replace"))
+
+
 def client_for(orthanc: Orthanc) -> httpx2.Client:
-    return httpx2.Client(base_url=orthanc.url, auth=ADMIN, timeout=180)
+    return httpx2.Client(
+        base_url=orthanc.url, auth=ADMIN, timeout=180, event_hooks={"response": [_record]}
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_or_token_leaks(log_dir: Path, validator: Validator) -> Iterator[None]:
+    """After each end-to-end test, with Orthanc at --verbose: neither the client secret nor
+    any token the DICOMweb server accepted appears in an Orthanc log or an answer."""
+    ANSWERS.clear()
+    yield
+    tokens = httpx2.get(f"{validator.url}/tokens", timeout=10).json()["tokens"]
+    texts = [path.read_text(errors="replace") for path in log_dir.glob("orthanc-a-*.log")]
+    texts += ANSWERS
+    for text in texts:
+        assert CLIENT_SECRET not in text
+        for token in tokens:
+            assert token not in text

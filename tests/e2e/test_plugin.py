@@ -3,19 +3,26 @@ Orthanc B behind nginx: every call goes through Orthanc A's REST API."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import socket
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 import httpx2
 
 from local_rig.dicom_samples import study_instance
 from local_rig.services import CLIENT_SECRET, ProtectedServer, Provider, Validator
 
-from .conftest import TOKEN_TTL, StartOrthanc, client_for, oauth_server
+from .conftest import ANSWERS, TOKEN_TTL, StartOrthanc, client_for, oauth_server
 
 SERVER = "protected"
 
@@ -388,52 +395,76 @@ def test_orthanc_stops_cleanly_and_quickly(start_orthanc_a: StartOrthanc) -> Non
     assert float(ended.group(1)) < 2
 
 
-def test_no_secret_or_token_anywhere_with_verbose_logs(
+def test_no_secret_even_when_the_provider_echoes_the_request(
     start_orthanc_a: StartOrthanc,
-    validator: Validator,
     provider: Provider,
     protected: ProtectedServer,
+    tmp_path: Path,
 ) -> None:
-    servers = {
-        SERVER: oauth_server(provider, protected),
-        "refused": oauth_server(provider, protected, ClientId="orthanc-basic"),
-    }
-    orthanc = start_orthanc_a(servers=servers, verbose=True)
-    client = client_for(orthanc)
-    wait_authorized(client)
-    dicom, _ = study_instance("SECRETS^CHECK")
-    study = upload(client, dicom)
-    answers = [
-        client.post(f"/dicom-web/servers/{SERVER}/stow", json={"Resources": [study]}).text,
-        qido_studies(client).text,
-        client.post(f"/dicomweb-oauth/servers/{SERVER}/refresh").text,
-        client.post(f"/dicomweb-oauth/servers/{SERVER}/test").text,
-        client.post("/dicomweb-oauth/servers/refused/refresh").text,
-        client.get("/dicomweb-oauth/servers").text,
-        client.get("/dicom-web/servers?expand").text,
-        client.get("/jobs?expand").text,
-    ]
-    time.sleep(TOKEN_TTL)  # a few refreshes more
-    answers.append(
-        wait_for(
-            "metrics",
-            lambda: (
-                t
-                if "dicomweb_oauth" in (t := client.get("/tools/metrics-prometheus").text)
-                else None
-            ),
-            timeout=10,
+    """The suite-wide check (conftest) covers every test; this one adds an endpoint that
+    echoes the token request, the secret in it, in its error, and `check`'s output."""
+    echoed: list[str] = []
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+            echoed.append(body)
+            error = {"error": "invalid_client", "error_description": f"bad request: {body}"}
+            answer = json.dumps(error).encode()
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    echo = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=echo.serve_forever, daemon=True).start()
+    try:
+        echo_endpoint = f"http://127.0.0.1:{echo.server_address[1]}/token"
+        servers = {
+            SERVER: oauth_server(provider, protected),
+            "echo": oauth_server(provider, protected, TokenEndpoint=echo_endpoint),
+        }
+        orthanc = start_orthanc_a(servers=servers)
+        client = client_for(orthanc)
+        wait_authorized(client)
+        failed = wait_for(
+            "echo refused", lambda: (s := server_status(client, "echo"))["State"] == "Failed" and s
         )
-    )
-    orthanc.stop()
-    tokens = httpx2.get(f"{validator.url}/tokens").json()["tokens"]
-    assert len(tokens) >= 2
-    log = orthanc.log()
-    assert "DicomWebOAuth: protected: token acquired" in log
-    for text in [log, *answers]:
-        assert CLIENT_SECRET not in text
-        for token in tokens:
-            assert token not in text
+        assert failed["LastError"].startswith("invalid_client: bad request: ")
+        assert "[redacted]" in failed["LastError"]
+        dicom, _ = study_instance("SECRETS^CHECK")
+        study = upload(client, dicom)
+        client.post(f"/dicom-web/servers/{SERVER}/stow", json={"Resources": [study]})
+        client.post("/dicomweb-oauth/servers/echo/refresh")
+        client.post(f"/dicomweb-oauth/servers/{SERVER}/test")
+        client.get("/dicom-web/servers?expand")
+        client.get("/jobs?expand")
+        wait_for(
+            "metrics", lambda: "dicomweb_oauth" in client.get("/tools/metrics-prometheus").text
+        )
+        config = json.loads(orthanc.config_path.read_text())
+        check_config = tmp_path / "check.json"
+        check_config.write_text(json.dumps({"DicomWebOAuth": config["DicomWebOAuth"]}))
+        check = subprocess.run(
+            [sys.executable, "-m", "orthanc_dicomweb_oauth", "check", str(check_config), "--probe"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={**os.environ, "RIG_CLIENT_SECRET": CLIENT_SECRET},
+        )
+        assert check.returncode == 1, check.stdout
+        assert "echo: FAIL invalid_client: bad request: " in check.stdout
+        ANSWERS.extend([check.stdout, check.stderr])
+        orthanc.stop()
+    finally:
+        echo.shutdown()
+    # The secret was in the request, so in the echo: the redaction was exercised.
+    assert any(quote_plus(CLIENT_SECRET) in body for body in echoed)
 
 
 def test_stop_interrupts_a_hanging_token_request(

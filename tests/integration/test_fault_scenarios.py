@@ -1,0 +1,273 @@
+"""Faults at the token endpoint, one after the other, against a token keeper on the real
+HTTP stack: the cached token is served while valid, requests stay bounded, one log line
+says what happened, and the keeper recovers on its own. The figures go to
+docs/reliability.md."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from orthanc_dicomweb_oauth.errors import TokenUnavailableError
+from orthanc_dicomweb_oauth.keeper_factory import create_server_tokens
+from orthanc_dicomweb_oauth.token_keeper import KeeperState
+
+from ..helpers import CLIENT_SECRET, server_settings
+from ..reliability_report import ReliabilityReport
+
+LIFETIME = 2  # seconds: the refresh is due after 1 s
+FAULT_SECONDS = 0.6  # the fault lasts less than the rest of the cached token's life
+LOGGER = "orthanc_dicomweb_oauth"
+
+
+def _json(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body), status=status, headers=headers, content_type="application/json"
+    )
+
+
+def _oauth_error(code: str, status: int) -> Callable[[Request], Response]:
+    return lambda _: _json({"error": code, "error_description": f"emulated {code}"}, status)
+
+
+def _slow(_: Request) -> Response:
+    time.sleep(1.0)
+    return _json({"access_token": "late", "expires_in": LIFETIME})
+
+
+FAULTS: dict[str, Callable[[Request], Response] | None] = {
+    "slow answer past the timeout (0.3 s)": _slow,
+    "connection refused": None,  # the endpoint is stopped
+    "HTTP 500": lambda _: Response("oops", status=500, content_type="text/plain"),
+    "HTTP 502": lambda _: Response(
+        "<html>bad gateway</html>", status=502, content_type="text/html"
+    ),
+    "HTTP 503": lambda _: Response(
+        "<html>maintenance</html>", status=503, content_type="text/html"
+    ),
+    "HTTP 429, Retry-After: 1": lambda _: Response(
+        "slow down", status=429, headers={"Retry-After": "1"}
+    ),
+    "HTML with status 200 (captive portal)": lambda _: Response(
+        "<html>Log in to the guest network</html>", content_type="text/html"
+    ),
+    "truncated JSON": lambda _: Response(
+        '{"access_token": "abc", "exp', content_type="application/json"
+    ),
+    "huge JSON (1 MiB)": lambda _: _json({"access_token": "x", "pad": "x" * 2**20}),
+    "missing access_token": lambda _: _json({"token_type": "Bearer", "expires_in": 60}),
+    "wrong token_type (mac)": lambda _: _json({"access_token": "x", "token_type": "mac"}),
+    "expires_in 0": lambda _: _json({"access_token": "x", "expires_in": 0}),
+    "expires_in negative": lambda _: _json({"access_token": "x", "expires_in": -60}),
+    **{
+        f"{code} (HTTP {status})": _oauth_error(code, status)
+        for code, status in (
+            ("invalid_request", 400),
+            ("invalid_client", 401),
+            ("invalid_grant", 400),
+            ("unauthorized_client", 400),
+            ("unsupported_grant_type", 400),
+            ("invalid_scope", 400),
+            ("temporarily_unavailable", 503),
+            ("server_error", 500),
+        )
+    },
+}
+# Odd answers that still carry a usable token.
+ACCEPTED: dict[str, tuple[dict[str, object], str]] = {
+    "expires_in absurdly large (1e12)": ({"expires_in": 1e12}, "capped to 86400 s"),
+    "expires_in non-numeric": ({"expires_in": "soon"}, "DefaultTokenLifetime"),
+    "expires_in as a string": ({"expires_in": str(LIFETIME)}, "read as a number"),
+}
+
+
+class Endpoint:
+    """A token endpoint that issues numbered tokens, or misbehaves as told."""
+
+    def __init__(self) -> None:
+        self.fault: Callable[[Request], Response] | None = None
+        self.extra: dict[str, object] = {}
+        self.requests = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, request: Request) -> Response:
+        with self.lock:
+            self.requests += 1
+            number = self.requests
+            fault = self.fault
+        if fault is not None:
+            return fault(request)
+        body = {
+            "access_token": f"token-{number}",
+            "token_type": "Bearer",
+            "expires_in": LIFETIME,
+            **self.extra,
+        }
+        return _json(body)
+
+
+@dataclass
+class Measure:
+    outcome: str
+    served_cached: bool
+    longest_call: float
+    requests: int
+    recovery: float
+    log_lines: int
+
+
+@pytest.fixture(scope="module")
+def endpoint_server() -> Iterator[tuple[HTTPServer, Endpoint]]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = HTTPServer(host="127.0.0.1", port=port, threaded=True)
+    endpoint = Endpoint()
+    server.expect_request("/token").respond_with_handler(endpoint)
+    server.start()
+    yield server, endpoint
+    if server.is_running():
+        server.stop()
+
+
+def _run_fault(
+    server: HTTPServer, endpoint: Endpoint, name: str, caplog: pytest.LogCaptureFixture
+) -> Measure:
+    settings = server_settings(
+        server.url_for("/token"),
+        TokenRequestTimeout=0.3,
+        TokenRequestConnectTimeout=0.3,
+        RetryInitialDelay=0.1,
+        RetryMaxDelay=0.3,
+        PermanentErrorRetryDelay=0.3,
+    )
+    tokens = create_server_tokens(settings)
+    keeper = tokens.keeper
+    try:
+        first = keeper.token()
+        time.sleep(keeper.seconds_until_due() + 0.01)
+        caplog.clear()
+        with endpoint.lock:
+            before = endpoint.requests
+            endpoint.fault = FAULTS[name]
+        if FAULTS[name] is None:
+            server.stop()
+        served: list[bool] = []
+        longest = 0.0
+        fault_end = time.monotonic() + FAULT_SECONDS
+        while time.monotonic() < fault_end:
+            started = time.monotonic()
+            served.append(keeper.token() is first)
+            longest = max(longest, time.monotonic() - started)
+            time.sleep(0.02)
+        outcome = keeper.status().last_error or "no error"
+        with endpoint.lock:
+            endpoint.fault = None
+            during = endpoint.requests - before
+        if not server.is_running():
+            server.start()
+            during = keeper.status().failures  # refused requests never reached the server
+        recovered_at = time.monotonic()
+        deadline = recovered_at + 10
+        while time.monotonic() < deadline:
+            try:
+                if keeper.token() is not first and keeper.status().state is KeeperState.VALID:
+                    break
+            except TokenUnavailableError:
+                pass
+            time.sleep(0.01)
+        recovery = time.monotonic() - recovered_at
+        lines = [r for r in caplog.records if r.name == LOGGER]
+        return Measure(
+            outcome=outcome,
+            served_cached=all(served),
+            longest_call=longest,
+            requests=during,
+            recovery=recovery,
+            log_lines=sum(r.levelno >= logging.WARNING for r in lines),
+        )
+    finally:
+        tokens.close()
+
+
+def test_faults(
+    endpoint_server: tuple[HTTPServer, Endpoint],
+    caplog: pytest.LogCaptureFixture,
+    reliability_report: ReliabilityReport,
+) -> None:
+    server, endpoint = endpoint_server
+    section = reliability_report.section(
+        "Faults at the token endpoint",
+        f"A token keeper on the real HTTP stack, {LIFETIME} s tokens (refresh due after "
+        f"1 s). Each fault starts when the refresh is due and lasts {FAULT_SECONDS} s, while "
+        "a caller asks for the token every 20 ms; then the endpoint answers normally again. "
+        "Retries: 0.1 s doubling to 0.3 s (transient), 0.3 s (permanent errors); the "
+        "defaults are 1 s to 60 s and 300 s. *Requests*: token requests during the fault. "
+        "*Longest call*: the longest a caller waited for a token (the caller that sends the "
+        "request waits for its answer or timeout; in the plugin that caller is the server's "
+        "own thread, never an image transfer). *Recovery*: from the fault's end to a new "
+        "valid token. *Log lines*: warnings and errors written during the fault.",
+        (
+            "Scenario",
+            "Error reported",
+            "Cached token served",
+            "Longest call",
+            "Requests",
+            "Recovery",
+            "Log lines",
+        ),
+    )
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    for name in FAULTS:
+        measure = _run_fault(server, endpoint, name, caplog)
+        section.rows.append(
+            (
+                name,
+                f"`{measure.outcome}`",
+                "yes" if measure.served_cached else "NO",
+                f"{measure.longest_call:.2f} s",
+                str(measure.requests),
+                f"{measure.recovery:.2f} s",
+                str(measure.log_lines),
+            )
+        )
+        assert measure.outcome != "no error", name
+        assert CLIENT_SECRET not in measure.outcome
+        assert measure.served_cached, name
+        assert measure.longest_call < 0.5, (name, measure.longest_call)
+        assert 1 <= measure.requests <= 8, (name, measure.requests)  # no storm
+        assert measure.recovery < 2, (name, measure.recovery)
+        assert measure.log_lines == 1, (name, [r.getMessage() for r in caplog.records])
+    for name, (extra, expected) in ACCEPTED.items():
+        endpoint.extra = dict(extra)
+        tokens = create_server_tokens(server_settings(server.url_for("/token")))
+        try:
+            token = tokens.keeper.token()
+        finally:
+            tokens.close()
+            endpoint.extra = {}
+        result = f"accepted: lifetime {token.lifetime:.0f} s from {token.lifetime_source}"
+        notes = "; ".join(token.notes)
+        section.rows.append(
+            (
+                name,
+                result + (f"; {notes}" if notes else ""),
+                "n/a",
+                "n/a",
+                "1",
+                "n/a",
+                str(len(token.notes)),
+            )
+        )
+        assert expected in result + notes or (
+            expected == "read as a number" and token.lifetime_source == "expires_in"
+        )
