@@ -122,11 +122,25 @@ def start_orthanc_a(
     def start(
         servers: dict[str, Any] | None = None,
         verbose: bool = True,
+        env_extra: dict[str, str] | None = None,
+        replace_section: bool = False,
         **configuration: Any,
     ) -> Orthanc:
+        """``replace_section`` uses ``DicomWebOAuth`` as given, even if it is not an object."""
         oauth = configuration.pop("DicomWebOAuth", {})
         dicomweb = configuration.pop("DicomWeb", {})
         test_name = request.node.name.replace("[", "-").replace("]", "")
+        section = (
+            oauth
+            if replace_section
+            else {
+                "Servers": servers
+                if servers is not None
+                else {"protected": oauth_server(provider, protected)},
+                "CheckInterval": 2,
+                **oauth,
+            }
+        )
         orthanc = Orthanc(
             f"orthanc-a-{test_name}-{len(started)}",
             tmp_path,
@@ -137,16 +151,10 @@ def start_orthanc_a(
                 "Plugins": [str(PYTHON_PLUGIN), str(DICOMWEB_PLUGIN)],
                 "PythonScript": str(entry_script),
                 "DicomWeb": {"Enable": True, **dicomweb},
-                "DicomWebOAuth": {
-                    "Servers": servers
-                    if servers is not None
-                    else {"protected": oauth_server(provider, protected)},
-                    "CheckInterval": 2,
-                    **oauth,
-                },
+                "DicomWebOAuth": section,
                 **configuration,
             },
-            env={"RIG_CLIENT_SECRET": CLIENT_SECRET},
+            env={"RIG_CLIENT_SECRET": CLIENT_SECRET, **(env_extra or {})},
             verbose=verbose,
         )
         started.append(orthanc)
