@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -21,7 +22,7 @@ from orthanc_dicomweb_oauth.errors import TokenUnavailableError
 from orthanc_dicomweb_oauth.keeper_factory import create_server_tokens
 from orthanc_dicomweb_oauth.token_keeper import KeeperState
 
-from ..helpers import CLIENT_SECRET, server_settings
+from ..helpers import CLIENT_SECRET, self_signed_certificate, server_settings
 from ..reliability_report import ReliabilityReport
 
 LIFETIME = 2  # seconds: the refresh is due after 1 s
@@ -271,3 +272,46 @@ def test_faults(
         assert expected in result + notes or (
             expected == "read as a number" and token.lifetime_source == "expires_in"
         )
+
+
+def test_tls_failures(tmp_path: Path, reliability_report: ReliabilityReport) -> None:
+    """A self-signed token endpoint: refused without its CA, used with it."""
+    context, ca_file = self_signed_certificate(tmp_path)
+    server = HTTPServer(host="127.0.0.1", ssl_context=context)
+    server.expect_request("/token").respond_with_json(
+        {"access_token": "tls-token", "token_type": "Bearer", "expires_in": 60}
+    )
+    server.start()
+    section = reliability_report.section("Faults at the token endpoint", "", ())
+    try:
+        url = server.url_for("/token")
+        untrusted = create_server_tokens(server_settings(url, PermanentErrorRetryDelay=0.3))
+        trusted = create_server_tokens(
+            server_settings(url, TokenEndpointCACertificates=str(ca_file))
+        )
+        try:
+            with pytest.raises(TokenUnavailableError):
+                untrusted.keeper.token()
+            error = untrusted.keeper.status().last_error
+            token = trusted.keeper.token()
+        finally:
+            untrusted.close()
+            trusted.close()
+    finally:
+        server.stop()
+    assert error is not None and "TLS certificate of the token endpoint not trusted" in error
+    assert token.value == "tls-token"
+    section.rows.append(
+        ("TLS: self-signed certificate, CA not given", f"`{error}`", "n/a", "n/a", "1", "n/a", "1")
+    )
+    section.rows.append(
+        (
+            "TLS: self-signed certificate, its CA in TokenEndpointCACertificates",
+            "accepted",
+            "n/a",
+            "n/a",
+            "1",
+            "n/a",
+            "0",
+        )
+    )

@@ -4,28 +4,21 @@ client authentication methods, timeouts, size cap, TLS."""
 from __future__ import annotations
 
 import base64
-import datetime
-import ipaddress
 import json
 import socket
-import ssl
 import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from orthanc_dicomweb_oauth.errors import TokenRequestError
 from orthanc_dicomweb_oauth.token_source import MAX_ANSWER_BYTES, TokenSource
 
-from ..helpers import CLIENT_ID, CLIENT_SECRET, make_jwt, server_settings
+from ..helpers import CLIENT_ID, CLIENT_SECRET, make_jwt, self_signed_certificate, server_settings
 
 
 def source_for(server: HTTPServer, **overrides: Any) -> TokenSource:
@@ -286,42 +279,8 @@ def test_connection_refused() -> None:
     assert error.transient
 
 
-def _self_signed(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test token endpoint")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file = tmp_path / "endpoint.pem"
-    key_file = tmp_path / "endpoint.key"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    return context, cert_file
-
-
 def test_tls_needs_the_right_ca(tmp_path: Path) -> None:
-    context, ca_file = _self_signed(tmp_path)
+    context, ca_file = self_signed_certificate(tmp_path)
     server = HTTPServer(host="127.0.0.1", ssl_context=context)
     server.start()
     try:
