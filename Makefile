@@ -1,7 +1,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test lint docs demo clean
+.PHONY: setup test lint docs demo bench clean
 
 setup:
 	scripts/setup
@@ -19,6 +19,11 @@ test: lint
 # server; runs until Ctrl-C.
 demo: setup
 	$(PY) -m local_rig.demo
+
+# Figures printed, written to test-artifacts/bench.json and docs/performance.md (about
+# 10 minutes). The test suite runs only `python -m local_rig.bench --smoke`.
+bench: setup
+	$(PY) -m local_rig.bench --write-docs
 
 docs: setup
 	$(PY) scripts/generate_configuration_reference.py > docs/configuration.md

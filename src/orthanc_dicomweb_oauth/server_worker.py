@@ -43,6 +43,7 @@ class ServerWorker:
         dicomweb: DicomWebServers,
         *,
         check_interval: float,
+        start_delay: float = 0.0,
         logger: logging.Logger = LOGGER,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -51,6 +52,7 @@ class ServerWorker:
         self._tokens = tokens
         self._dicomweb = dicomweb
         self._check_interval = check_interval
+        self._start_delay = start_delay
         self._logger = logger
         self._clock = clock
         self._stop = threading.Event()
@@ -93,6 +95,8 @@ class ServerWorker:
         return self.keeper.status(), sync
 
     def _run(self) -> None:
+        if self._stop.wait(self._start_delay):
+            return
         next_check = self._clock() + self._check_interval
         while not self._stop.is_set():
             check_due = self._clock() >= next_check

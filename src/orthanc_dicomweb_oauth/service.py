@@ -4,6 +4,7 @@ the others, and what the REST API and the metrics show of them."""
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -19,6 +20,11 @@ from .token_keeper import LOGGER, KeeperState
 # Threads get this long, together, to end when Orthanc stops.
 STOP_TIMEOUT = 2.0
 METRICS_INTERVAL = 5.0
+# Many servers do not ask their providers at the same instant when Orthanc starts: the
+# first requests are spread over this much time per server, two seconds at most. Their
+# refreshes, scheduled from the first token, stay spread.
+START_SPREAD_PER_SERVER = 0.02
+MAX_START_SPREAD = 2.0
 
 
 @dataclass(frozen=True)
@@ -47,12 +53,15 @@ class OAuthService:
         self._metrics_thread = threading.Thread(
             target=self._publish_metrics_until_stopped, name="dicomweb-oauth-metrics", daemon=True
         )
+        spread = min(MAX_START_SPREAD, START_SPREAD_PER_SERVER * (len(configuration.servers) - 1))
+        rng = random.Random()  # noqa: S311 - spreading load, not secrecy
         self.workers = {
             name: ServerWorker(
                 settings,
                 create_server_tokens(settings, logger),
                 dicomweb,
                 check_interval=configuration.check_interval,
+                start_delay=rng.uniform(0, max(spread, 0.0)),
                 logger=logger,
             )
             for name, settings in sorted(configuration.servers.items())

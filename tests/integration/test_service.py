@@ -172,3 +172,20 @@ def test_a_refused_write_is_reported_once(
     messages = [r.getMessage() for r in caplog.records]
     assert messages.count("remote: cannot write the server definition: Bad request") == 1
     assert "remote: DICOMweb server definition written again" in messages
+
+
+def test_first_requests_are_spread_when_many_servers_start(token_server: HTTPServer) -> None:
+    url = token_server.url_for("/token")
+    configuration = load_configuration(
+        {"DicomWebOAuth": {"Servers": {f"s{n}": server_section(url) for n in range(51)}}},
+        environ={},
+    )
+    service = OAuthService(configuration, FakeDicomWeb(), publish_metrics=lambda _: None)
+    delays = [worker._start_delay for worker in service.workers.values()]
+    assert all(0 <= delay <= 1.0 for delay in delays)  # 20 ms for each of the 50 others
+    assert max(delays) - min(delays) > 0.5
+    single = load_configuration(
+        {"DicomWebOAuth": {"Servers": {"only": server_section(url)}}}, environ={}
+    )
+    alone = OAuthService(single, FakeDicomWeb(), publish_metrics=lambda _: None)
+    assert [worker._start_delay for worker in alone.workers.values()] == [0.0]

@@ -1,0 +1,661 @@
+"""The benchmark: `make bench` (figures printed, written as JSON and to
+docs/performance.md) or `python -m local_rig.bench --smoke` (a tiny run, for the tests).
+
+1. Image path: STOW-RS and retrieve of a synthetic study from Orthanc A to the protected
+   Orthanc B, alternating (a) a server managed by the plugin and (b) the same server
+   defined statically with a valid bearer header, in two Orthanc processes, one without
+   the plugin: median throughput of each arm, their ratio, and each process's peak memory.
+2. Token keeper: 64 threads reading tokens across several refreshes: token requests
+   sent against refreshes needed, and the latency of a cached read.
+3. Idle cost: CPU of Orthanc managing 10 servers, against Orthanc without the plugin,
+   and the time the plugin adds to Orthanc's start.
+4. Scale: 100 servers: how spread their token requests are, and all authorized.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import io
+import json
+import logging
+import os
+import platform
+import random
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from array import array
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx2
+from pydicom import dcmread
+from pydicom.data import get_testdata_file
+from pydicom.uid import generate_uid
+from werkzeug import Request, Response
+from werkzeug.serving import make_server
+
+from orthanc_dicomweb_oauth.configuration import load_configuration
+from orthanc_dicomweb_oauth.keeper_factory import create_server_tokens
+
+from .services import (
+    CLIENT_SECRET,
+    DICOMWEB_PLUGIN,
+    PYTHON_PLUGIN,
+    ROOT,
+    Orthanc,
+    ProtectedServer,
+    Provider,
+    Validator,
+    plugin_environment,
+)
+
+CLIENTS = [
+    {
+        "client_id": "bench",
+        "client_secret": CLIENT_SECRET,
+        "token_endpoint_auth_method": "client_secret_post",
+    }
+]
+GOALS = {
+    "throughput_ratio": "at least 0.98",
+    "memory_added_mib": "at most 10 MiB",
+    "extra_token_requests": "0 (requests sent = refreshes needed)",
+    "cached_read_p50_us": "under 10 µs",
+    "start_added_ms": "under 50 ms, nothing blocking",
+}
+
+
+def say(text: str) -> None:
+    print(text, flush=True)  # noqa: T201 - the benchmark reports to a person
+
+
+# -- 1. Image path ---------------------------------------------------------------------
+
+
+def synthetic_study(instances: int, side: int) -> list[bytes]:
+    """A CT study of `instances` images of side x side 16-bit pixels, new UIDs."""
+    template = dcmread(str(get_testdata_file("CT_small.dcm")))
+    study, series = generate_uid(), generate_uid()
+    rng = random.Random(7)
+    files = []
+    for number in range(instances):
+        dataset = template.copy()
+        dataset.StudyInstanceUID, dataset.SeriesInstanceUID = study, series
+        dataset.SOPInstanceUID = generate_uid()
+        dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+        dataset.InstanceNumber = number + 1
+        dataset.Rows = dataset.Columns = side
+        dataset.PixelData = rng.randbytes(side * side * 2)
+        buffer = io.BytesIO()
+        dataset.save_as(buffer)
+        files.append(buffer.getvalue())
+    return files
+
+
+def peak_rss_mib(orthanc: Orthanc) -> float:
+    assert orthanc.process is not None
+    for line in Path(f"/proc/{orthanc.process.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
+
+
+def cpu_seconds(orthanc: Orthanc) -> float:
+    assert orthanc.process is not None
+    fields = Path(f"/proc/{orthanc.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def _wait_valid(client: httpx2.Client, names: list[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = client.get("/dicomweb-oauth/servers")
+        if answer.status_code == 200:
+            servers = answer.json()["Servers"]
+            if all(
+                servers.get(n, {}).get("State") == "Valid" and servers[n]["DefinitionWrites"]
+                for n in names
+            ):
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"servers not authorized within {timeout} s")
+
+
+def image_path(
+    work: Path, rig: dict[str, Any], rounds: int, instances: int, side: int
+) -> dict[str, Any]:
+    provider, protected = rig["provider"], rig["protected"]
+    entry = rig["entry"]
+    files = synthetic_study(instances, side)
+    size_mb = sum(len(f) for f in files) / 1e6
+    say(f"  study: {instances} instances, {size_mb:.1f} MB")
+    server = {"Url": protected.url, "Timeout": 600}
+    managed = Orthanc(
+        "bench-managed",
+        work,
+        work,
+        {
+            "Plugins": [str(PYTHON_PLUGIN), str(DICOMWEB_PLUGIN)],
+            "PythonScript": str(entry),
+            "DicomWeb": {"Enable": True},
+            "DicomWebOAuth": {
+                "Servers": {
+                    "remote": {
+                        **server,
+                        "TokenEndpoint": provider.token_endpoint,
+                        "ClientId": "bench",
+                        "ClientSecretEnv": "BENCH_SECRET",
+                    }
+                }
+            },
+        },
+        env={"BENCH_SECRET": CLIENT_SECRET},
+        verbose=False,
+    )
+    static = Orthanc(
+        "bench-static",
+        work,
+        work,
+        {
+            "Plugins": [str(PYTHON_PLUGIN), str(DICOMWEB_PLUGIN)],
+            "DicomWeb": {"Enable": True, "Servers": {"remote": server}},
+        },
+        verbose=False,
+    )
+    managed.start()
+    static.start()
+    try:
+        clients = {
+            "managed": httpx2.Client(base_url=managed.url, timeout=900),
+            "static": httpx2.Client(base_url=static.url, timeout=900),
+        }
+        _wait_valid(clients["managed"], ["remote"])
+        studies = {}
+        for arm, client in clients.items():
+            for data in files:
+                answer = client.post("/instances", content=data)
+                answer.raise_for_status()
+            studies[arm] = answer.json()["ParentStudy"]
+        uid = dcmread(io.BytesIO(files[0])).StudyInstanceUID
+        b = httpx2.Client(base_url=protected.orthanc.url, auth=protected.direct_auth, timeout=300)
+        figures: dict[str, dict[str, list[float]]] = {
+            arm: {"stow": [], "retrieve": []} for arm in clients
+        }
+        for _ in range(rounds):
+            for arm, client in clients.items():
+                if arm == "static":  # a fresh valid token, as a person would paste it
+                    token = httpx2.post(
+                        provider.token_endpoint,
+                        data={
+                            "grant_type": "client_credentials",
+                            "client_id": "bench",
+                            "client_secret": CLIENT_SECRET,
+                        },
+                    ).json()["access_token"]
+                    client.put(
+                        "/dicom-web/servers/remote",
+                        json={**server, "HttpHeaders": {"Authorization": f"Bearer {token}"}},
+                    ).raise_for_status()
+                started = time.monotonic()
+                stow = client.post(
+                    "/dicom-web/servers/remote/stow", json={"Resources": [studies[arm]]}
+                )
+                stow.raise_for_status()
+                figures[arm]["stow"].append(size_mb / (time.monotonic() - started))
+                client.delete(f"/studies/{studies[arm]}").raise_for_status()
+                started = time.monotonic()
+                retrieve = client.post(
+                    "/dicom-web/servers/remote/retrieve", json={"Resources": [{"Study": str(uid)}]}
+                )
+                retrieve.raise_for_status()
+                figures[arm]["retrieve"].append(size_mb / (time.monotonic() - started))
+                for study in b.get("/studies").json():
+                    b.delete(f"/studies/{study}")
+        result: dict[str, Any] = {"study_mb": round(size_mb, 1), "rounds": rounds}
+        for direction in ("stow", "retrieve"):
+            medians = {arm: statistics.median(figures[arm][direction]) for arm in clients}
+            result[direction] = {
+                "managed_mb_s": round(medians["managed"], 1),
+                "static_mb_s": round(medians["static"], 1),
+                "ratio": round(medians["managed"] / medians["static"], 3),
+            }
+        result["peak_rss_mib"] = {
+            "managed": round(peak_rss_mib(managed), 1),
+            "static": round(peak_rss_mib(static), 1),
+        }
+        result["memory_added_mib"] = round(
+            result["peak_rss_mib"]["managed"] - result["peak_rss_mib"]["static"], 1
+        )
+        return result
+    finally:
+        managed.stop()
+        static.stop()
+
+
+IMPORT_PROBE = """
+import site, sys
+site.addsitedir(sys.argv[1])
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+before = rss()
+costs = {}
+for module in sys.argv[2:]:
+    start = rss()
+    __import__(module)
+    costs[module] = round(rss() - start, 1)
+costs["total"] = round(rss() - before, 1)
+print(costs)
+"""
+IMPORTED = (
+    "ssl",
+    "pydantic",
+    "httpx2",
+    "authlib.integrations.httpx_client",
+    "orthanc_dicomweb_oauth.service",
+)
+
+
+def import_costs(entry: Path) -> dict[str, float]:
+    """Resident memory each import adds in Orthanc's own interpreter, in that order."""
+    site_packages = str(entry.parents[2])
+    answer = subprocess.run(
+        ["/usr/bin/python3", "-c", IMPORT_PROBE, site_packages, *IMPORTED],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    costs: dict[str, float] = ast.literal_eval(answer.stdout.strip())
+    return costs
+
+
+# -- 2. Token keeper ---------------------------------------------------------------------
+
+
+@contextmanager
+def token_endpoint(lifetime: float) -> Iterator[tuple[str, list[int]]]:
+    requests = [0]
+
+    @Request.application
+    def issue(_: Request) -> Response:
+        requests[0] += 1
+        body = {
+            "access_token": f"token-{requests[0]}",
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+        }
+        return Response(json.dumps(body), content_type="application/json")
+
+    server = make_server("127.0.0.1", 0, issue, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/token", requests
+    finally:
+        server.shutdown()
+
+
+def token_keeper(seconds: float, threads: int) -> dict[str, Any]:
+    lifetime = 2.0  # refresh due after about 1 s
+    with token_endpoint(lifetime) as (url, requests):
+        loaded = load_configuration(
+            {
+                "DicomWebOAuth": {
+                    "Servers": {
+                        "bench": {
+                            "Url": "http://127.0.0.1:9/",
+                            "TokenEndpoint": url,
+                            "ClientId": "bench",
+                            "ClientSecret": "bench-secret",
+                        }
+                    }
+                }
+            },
+            environ={},
+        )
+        tokens = create_server_tokens(loaded.servers["bench"])
+        keeper = tokens.keeper
+        keeper.token()
+        single = array("q")
+        for _ in range(100_000):
+            started = time.perf_counter_ns()
+            keeper.token()
+            single.append(time.perf_counter_ns() - started)
+        samples = [array("q") for _ in range(threads)]
+        stop = threading.Event()
+        barrier = threading.Barrier(threads + 1)
+
+        def read(sample: array[int]) -> None:
+            barrier.wait()
+            while not stop.is_set():
+                started = time.perf_counter_ns()
+                keeper.token()
+                sample.append(time.perf_counter_ns() - started)
+
+        workers = [threading.Thread(target=read, args=(s,)) for s in samples]
+        for worker in workers:
+            worker.start()
+        requests_before = requests[0]
+        refreshes_before = keeper.status().refreshes
+        barrier.wait()
+        time.sleep(seconds)
+        stop.set()
+        for worker in workers:
+            worker.join()
+        status = keeper.status()
+        tokens.close()
+    sent = requests[0] - requests_before
+    needed = status.refreshes - refreshes_before
+    merged = sorted(v for s in samples for v in s)
+    single_sorted = sorted(single)
+    return {
+        "threads": threads,
+        "seconds": seconds,
+        "token_lifetime_s": lifetime,
+        "reads": len(merged),
+        "token_requests_sent": sent,
+        "refreshes_needed": needed,
+        "extra_token_requests": sent - needed,
+        "cached_read_p50_us": round(single_sorted[len(single_sorted) // 2] / 1000, 2),
+        "cached_read_p99_us": round(single_sorted[int(len(single_sorted) * 0.99)] / 1000, 2),
+        "read_p50_us_64_threads": round(merged[len(merged) // 2] / 1000, 2),
+        "read_p99_us_64_threads": round(merged[int(len(merged) * 0.99)] / 1000, 2),
+    }
+
+
+# -- 3. Idle cost and start time ---------------------------------------------------------
+
+
+def idle_cost(work: Path, rig: dict[str, Any], seconds: float, starts: int) -> dict[str, Any]:
+    provider, entry = rig["long_provider"], rig["entry"]
+    servers = {
+        f"server-{n}": {
+            "Url": f"https://dicom-{n}.example.com/",
+            "TokenEndpoint": provider.token_endpoint,
+            "ClientId": "bench",
+            "ClientSecretEnv": "BENCH_SECRET",
+        }
+        for n in range(10)
+    }
+    with_plugin = {
+        "Plugins": [str(PYTHON_PLUGIN), str(DICOMWEB_PLUGIN)],
+        "PythonScript": str(entry),
+        "DicomWeb": {"Enable": True},
+        "DicomWebOAuth": {"Servers": servers},
+    }
+    without = {"Plugins": [str(PYTHON_PLUGIN), str(DICOMWEB_PLUGIN)], "DicomWeb": {"Enable": True}}
+    result: dict[str, Any] = {"servers": 10, "seconds": seconds}
+    start_times: dict[str, list[float]] = {"with": [], "without": []}
+    for round_number in range(starts):
+        for name, config in (("with", with_plugin), ("without", without)):
+            orthanc = Orthanc(
+                f"idle-{name}-{round_number}",
+                work,
+                work,
+                config,
+                env={"BENCH_SECRET": CLIENT_SECRET},
+                verbose=False,
+            )
+            started = time.monotonic()
+            orthanc.start()
+            start_times[name].append(time.monotonic() - started)
+            orthanc.stop()
+    result["start_s"] = {name: round(statistics.median(v), 3) for name, v in start_times.items()}
+    result["start_added_ms"] = round(
+        (result["start_s"]["with"] - result["start_s"]["without"]) * 1000, 1
+    )
+    cpu: dict[str, float] = {}
+    for name, config in (("with", with_plugin), ("without", without)):
+        orthanc = Orthanc(
+            f"idle-{name}", work, work, config, env={"BENCH_SECRET": CLIENT_SECRET}, verbose=False
+        )
+        orthanc.start()
+        try:
+            if name == "with":
+                _wait_valid(httpx2.Client(base_url=orthanc.url, timeout=30), list(servers))
+            time.sleep(2)
+            before = cpu_seconds(orthanc)
+            time.sleep(seconds)
+            cpu[name] = (cpu_seconds(orthanc) - before) / seconds * 3600
+        finally:
+            orthanc.stop()
+    result["cpu_s_per_hour"] = {name: round(value, 2) for name, value in cpu.items()}
+    return result
+
+
+# -- 4. Scale ----------------------------------------------------------------------------
+
+
+def scale(work: Path, rig: dict[str, Any], servers_count: int, seconds: float) -> dict[str, Any]:
+    provider, protected, entry = rig["provider"], rig["protected"], rig["entry"]
+    servers = {
+        f"pacs-{n:03d}": {
+            "Url": protected.url,
+            "TokenEndpoint": provider.token_endpoint,
+            "ClientId": "bench",
+            "ClientSecretEnv": "BENCH_SECRET",
+        }
+        for n in range(servers_count)
+    }
+    orthanc = Orthanc(
+        "scale",
+        work,
+        work,
+        {
+            "Plugins": [str(PYTHON_PLUGIN), str(DICOMWEB_PLUGIN)],
+            "PythonScript": str(entry),
+            "DicomWeb": {"Enable": True},
+            "DicomWebOAuth": {"Servers": servers},
+            "HttpThreadsCount": 100,
+        },
+        env={"BENCH_SECRET": CLIENT_SECRET},
+        verbose=False,
+    )
+    orthanc.start()
+    try:
+        client = httpx2.Client(base_url=orthanc.url, timeout=120)
+        _wait_valid(client, list(servers), timeout=120)
+        time.sleep(seconds)
+        listed = client.get("/dicomweb-oauth/servers").json()["Servers"]
+        due = sorted(s["NextTokenRequestIn"] for s in listed.values())
+        busiest = max(sum(1 for d in due if start <= d < start + 1) for start in due)
+        tested = [
+            client.post(f"/dicomweb-oauth/servers/{name}/test").status_code for name in servers
+        ]
+        return {
+            "servers": servers_count,
+            "seconds": seconds,
+            "valid": sum(s["State"] == "Valid" for s in listed.values()),
+            "refreshes": sum(s["Refreshes"] for s in listed.values()),
+            "failures": sum(s["Failures"] for s in listed.values()),
+            "next_requests_spread_s": [due[0], due[-1]],
+            "most_requests_due_in_one_second": busiest,
+            "qido_ok": sum(code == 200 for code in tested),
+        }
+    finally:
+        orthanc.stop()
+
+
+# -- Running it ----------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m local_rig.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--smoke", action="store_true", help="a tiny, quick run")
+    parser.add_argument("--output", type=Path, default=ROOT / "test-artifacts" / "bench.json")
+    parser.add_argument("--write-docs", action="store_true", help="also write docs/performance.md")
+    args = parser.parse_args(argv)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per token request
+    smoke = args.smoke
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores",
+        "smoke": smoke,
+    }
+    with tempfile.TemporaryDirectory(prefix="dicomweb-oauth-bench-") as temporary:
+        work = Path(temporary)
+        rig = _start_rig(work, token_ttl=20 if smoke else 60)
+        try:
+            say("1. Image path")
+            results["image_path"] = image_path(
+                work,
+                rig,
+                rounds=1 if smoke else 3,
+                instances=4 if smoke else 200,
+                side=64 if smoke else 512,
+            )
+            results["image_path"]["import_rss_mib"] = import_costs(rig["entry"])
+            say(json.dumps(results["image_path"], indent=2))
+            say("2. Token keeper")
+            results["token_keeper"] = token_keeper(2 if smoke else 10, 64)
+            say(json.dumps(results["token_keeper"], indent=2))
+            say("3. Idle cost")
+            results["idle"] = idle_cost(work, rig, 3 if smoke else 60, 1 if smoke else 5)
+            say(json.dumps(results["idle"], indent=2))
+            say("4. Scale")
+            results["scale"] = scale(work, rig, 10 if smoke else 100, 5 if smoke else 60)
+            say(json.dumps(results["scale"], indent=2))
+        finally:
+            for stop in reversed(rig["stops"]):
+                stop()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2))
+    say(f"\nResults written to {args.output}")
+    say(summary(results))
+    if args.write_docs:
+        (ROOT / "docs" / "performance.md").write_text(performance_document(results))
+    return 0
+
+
+def _start_rig(work: Path, token_ttl: int) -> dict[str, Any]:
+    stops: list[Callable[[], Any]] = []
+    rig: dict[str, Any] = {"stops": stops, "entry": plugin_environment()}
+    provider = Provider(work, work, token_ttl, CLIENTS)
+    provider.start()
+    stops.append(provider.stop)
+    long_dir = work / "long"
+    long_dir.mkdir()
+    long_provider = Provider(long_dir, long_dir, 3600, CLIENTS)
+    long_provider.start()
+    stops.append(long_provider.stop)
+    validator = Validator(work, provider)
+    validator.start()
+    stops.append(validator.stop)
+    protected = ProtectedServer(work, work, validator)
+    protected.start()
+    stops.append(protected.stop)
+    rig.update(provider=provider, long_provider=long_provider, protected=protected)
+    return rig
+
+
+def goal_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    image, keeper, idle = results["image_path"], results["token_keeper"], results["idle"]
+    rows = [
+        (
+            "STOW-RS throughput ratio (managed / static)",
+            image["stow"]["ratio"],
+            GOALS["throughput_ratio"],
+            image["stow"]["ratio"] >= 0.98,
+        ),
+        (
+            "Retrieve throughput ratio (managed / static)",
+            image["retrieve"]["ratio"],
+            GOALS["throughput_ratio"],
+            image["retrieve"]["ratio"] >= 0.98,
+        ),
+        (
+            "Peak memory added by the plugin (MiB)",
+            image["memory_added_mib"],
+            GOALS["memory_added_mib"],
+            image["memory_added_mib"] <= 10,
+        ),
+        (
+            "Extra token requests (64 threads)",
+            keeper["extra_token_requests"],
+            GOALS["extra_token_requests"],
+            keeper["extra_token_requests"] == 0,
+        ),
+        (
+            "Cached read p50 (µs)",
+            keeper["cached_read_p50_us"],
+            GOALS["cached_read_p50_us"],
+            keeper["cached_read_p50_us"] < 10,
+        ),
+        (
+            "Start time added (ms)",
+            idle["start_added_ms"],
+            GOALS["start_added_ms"],
+            idle["start_added_ms"] < 50,
+        ),
+    ]
+    return [(name, str(value), goal, "yes" if met else "NO") for name, value, goal, met in rows]
+
+
+def summary(results: dict[str, Any]) -> str:
+    return "\n".join(
+        ["", "Figure | value | goal | met"] + [" | ".join(row) for row in goal_rows(results)]
+    )
+
+
+def _misses(results: dict[str, Any]) -> list[str]:
+    image = results["image_path"]
+    if image["memory_added_mib"] <= 10:
+        return []
+    costs = image["import_rss_mib"]
+    parts = ", ".join(f"`{name}` {value} MiB" for name, value in costs.items() if name != "total")
+    return [
+        "## Where a goal is missed, and why",
+        "",
+        f"Peak memory: the plugin adds {image['memory_added_mib']} MiB to Orthanc, not 10. "
+        "Most of it is the Python modules the plugin imports into Orthanc's interpreter, "
+        f"measured one after the other in that interpreter: {parts} ({costs['total']} MiB "
+        "in all); the rest is the plugin's threads and the TLS trust store. The image path "
+        "adds nothing measurable: both arms move the same bytes through the same C++ code. "
+        "Meeting 10 MiB means replacing pydantic, httpx2 or Authlib by lighter code, against "
+        "the project's choice of libraries made for the field: a decision for the "
+        "maintainers.",
+        "",
+    ]
+
+
+def performance_document(results: dict[str, Any]) -> str:
+    table = ["| Figure | Value | Goal | Met |", "|---|---|---|---|"]
+    table += ["| " + " | ".join(row) + " |" for row in goal_rows(results)]
+    return "\n".join(
+        [
+            "# Performance",
+            "",
+            "<!-- Written by `make bench` (local_rig/bench.py). -->",
+            "",
+            f"Measured on {results['date']} on {results['machine']}, with Debian 12's Orthanc "
+            "1.10.1 (DICOMweb 1.7, Python plugin 4.0), node-oidc-provider and an nginx-protected "
+            "Orthanc on loopback, by `make bench`.",
+            "",
+            *table,
+            "",
+            *_misses(results),
+            "## All figures",
+            "",
+            "```json",
+            json.dumps(results, indent=2),
+            "```",
+            "",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

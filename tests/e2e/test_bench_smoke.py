@@ -1,0 +1,35 @@
+"""The benchmark's tiny version: every section runs and reports its figures. Timings are
+not asserted here: `make bench` measures them (docs/performance.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from local_rig.services import ROOT
+
+
+def test_bench_smoke(tmp_path: Path) -> None:
+    output = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "local_rig.bench", "--smoke", "--output", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    figures = json.loads(output.read_text())
+    image = figures["image_path"]
+    assert image["stow"]["managed_mb_s"] > 0 and image["retrieve"]["static_mb_s"] > 0
+    assert set(image["peak_rss_mib"]) == {"managed", "static"}
+    keeper = figures["token_keeper"]
+    assert keeper["extra_token_requests"] == 0
+    assert keeper["token_requests_sent"] == keeper["refreshes_needed"] >= 1
+    assert set(figures["idle"]["cpu_s_per_hour"]) == {"with", "without"}
+    scale = figures["scale"]
+    assert scale["valid"] == scale["servers"] == scale["qido_ok"]
+    assert "Figure | value | goal | met" in result.stdout
