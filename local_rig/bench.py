@@ -99,12 +99,20 @@ def synthetic_study(instances: int, side: int) -> list[bytes]:
     return files
 
 
-def peak_rss_mib(orthanc: Orthanc) -> float:
+def _status_mib(orthanc: Orthanc, field: str) -> float:
     assert orthanc.process is not None
     for line in Path(f"/proc/{orthanc.process.pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM")
+    raise RuntimeError(f"no {field}")
+
+
+def peak_rss_mib(orthanc: Orthanc) -> float:
+    return _status_mib(orthanc, "VmHWM")
+
+
+def current_rss_mib(orthanc: Orthanc) -> float:
+    return _status_mib(orthanc, "VmRSS")
 
 
 def cpu_seconds(orthanc: Orthanc) -> float:
@@ -127,6 +135,25 @@ def _wait_valid(client: httpx2.Client, names: list[str], timeout: float = 60) ->
                 return
         time.sleep(0.1)
     raise RuntimeError(f"servers not authorized within {timeout} s")
+
+
+def job_seconds(client: httpx2.Client, action: str, body: dict[str, Any]) -> float:
+    """Runs a STOW-RS or retrieve as an Orthanc job and returns its duration from the job's
+    own timestamps: a synchronous call returns in steps of the DICOMweb plugin's polling of
+    its job, too coarse to compare two arms."""
+    answer = client.post(f"/dicom-web/servers/remote/{action}", json={**body, "Asynchronous": True})
+    answer.raise_for_status()
+    job_id = answer.json()["ID"]
+    while True:
+        job = client.get(f"/jobs/{job_id}").json()
+        if job["State"] == "Success":
+            break
+        if job["State"] == "Failure":
+            raise RuntimeError(f"{action} job failed: {job}")
+        time.sleep(0.02)
+    created = datetime.strptime(job["CreationTime"], "%Y%m%dT%H%M%S.%f")
+    completed = datetime.strptime(job["CompletionTime"], "%Y%m%dT%H%M%S.%f")
+    return (completed - created).total_seconds()
 
 
 def image_path(
@@ -178,6 +205,7 @@ def image_path(
             "static": httpx2.Client(base_url=static.url, timeout=900),
         }
         _wait_valid(clients["managed"], ["remote"])
+        idle_rss = {"managed": current_rss_mib(managed), "static": current_rss_mib(static)}
         studies = {}
         for arm, client in clients.items():
             for data in files:
@@ -189,8 +217,10 @@ def image_path(
         figures: dict[str, dict[str, list[float]]] = {
             arm: {"stow": [], "retrieve": []} for arm in clients
         }
-        for _ in range(rounds):
-            for arm, client in clients.items():
+        for round_number in range(rounds):
+            # Each arm goes first in every other round: no arm always finds warm caches.
+            order = list(clients.items())[:: 1 if round_number % 2 == 0 else -1]
+            for arm, client in order:
                 if arm == "static":  # a fresh valid token, as a person would paste it
                     token = httpx2.post(
                         provider.token_endpoint,
@@ -204,19 +234,11 @@ def image_path(
                         "/dicom-web/servers/remote",
                         json={**server, "HttpHeaders": {"Authorization": f"Bearer {token}"}},
                     ).raise_for_status()
-                started = time.monotonic()
-                stow = client.post(
-                    "/dicom-web/servers/remote/stow", json={"Resources": [studies[arm]]}
-                )
-                stow.raise_for_status()
-                figures[arm]["stow"].append(size_mb / (time.monotonic() - started))
+                seconds = job_seconds(client, "stow", {"Resources": [studies[arm]]})
+                figures[arm]["stow"].append(size_mb / seconds)
                 client.delete(f"/studies/{studies[arm]}").raise_for_status()
-                started = time.monotonic()
-                retrieve = client.post(
-                    "/dicom-web/servers/remote/retrieve", json={"Resources": [{"Study": str(uid)}]}
-                )
-                retrieve.raise_for_status()
-                figures[arm]["retrieve"].append(size_mb / (time.monotonic() - started))
+                seconds = job_seconds(client, "retrieve", {"Resources": [{"Study": str(uid)}]})
+                figures[arm]["retrieve"].append(size_mb / seconds)
                 for study in b.get("/studies").json():
                     b.delete(f"/studies/{study}")
         result: dict[str, Any] = {"study_mb": round(size_mb, 1), "rounds": rounds}
@@ -227,6 +249,7 @@ def image_path(
                 "static_mb_s": round(medians["static"], 1),
                 "ratio": round(medians["managed"] / medians["static"], 3),
             }
+        result["rss_after_start_mib"] = {arm: round(value, 1) for arm, value in idle_rss.items()}
         result["peak_rss_mib"] = {
             "managed": round(peak_rss_mib(managed), 1),
             "static": round(peak_rss_mib(static), 1),
@@ -513,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
             results["image_path"] = image_path(
                 work,
                 rig,
-                rounds=1 if smoke else 3,
+                rounds=2 if smoke else 5,
                 instances=4 if smoke else 200,
                 side=64 if smoke else 512,
             )
@@ -523,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
             results["token_keeper"] = token_keeper(2 if smoke else 10, 64)
             say(json.dumps(results["token_keeper"], indent=2))
             say("3. Idle cost")
-            results["idle"] = idle_cost(work, rig, 3 if smoke else 60, 1 if smoke else 5)
+            results["idle"] = idle_cost(work, rig, 3 if smoke else 60, 1 if smoke else 9)
             say(json.dumps(results["idle"], indent=2))
             say("4. Scale")
             results["scale"] = scale(work, rig, 10 if smoke else 100, 5 if smoke else 60)
@@ -583,6 +606,17 @@ def goal_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             image["memory_added_mib"] <= 10,
         ),
         (
+            "Memory added after start, before any transfer (MiB)",
+            round(
+                image["rss_after_start_mib"]["managed"] - image["rss_after_start_mib"]["static"], 1
+            ),
+            GOALS["memory_added_mib"],
+            round(
+                image["rss_after_start_mib"]["managed"] - image["rss_after_start_mib"]["static"], 1
+            )
+            <= 10,
+        ),
+        (
             "Extra token requests (64 threads)",
             keeper["extra_token_requests"],
             GOALS["extra_token_requests"],
@@ -612,21 +646,26 @@ def summary(results: dict[str, Any]) -> str:
 
 def _misses(results: dict[str, Any]) -> list[str]:
     image = results["image_path"]
-    if image["memory_added_mib"] <= 10:
+    after_start = image["rss_after_start_mib"]
+    added_after_start = round(after_start["managed"] - after_start["static"], 1)
+    if image["memory_added_mib"] <= 10 and added_after_start <= 10:
         return []
     costs = image["import_rss_mib"]
     parts = ", ".join(f"`{name}` {value} MiB" for name, value in costs.items() if name != "total")
     return [
         "## Where a goal is missed, and why",
         "",
-        f"Peak memory: the plugin adds {image['memory_added_mib']} MiB to Orthanc, not 10. "
-        "Most of it is the Python modules the plugin imports into Orthanc's interpreter, "
-        f"measured one after the other in that interpreter: {parts} ({costs['total']} MiB "
-        "in all); the rest is the plugin's threads and the TLS trust store. The image path "
-        "adds nothing measurable: both arms move the same bytes through the same C++ code. "
-        "Meeting 10 MiB means replacing pydantic, httpx2 or Authlib by lighter code, against "
-        "the project's choice of libraries made for the field: a decision for the "
-        "maintainers.",
+        f"Memory: the plugin adds {image['memory_added_mib']} MiB to Orthanc's peak and "
+        f"{added_after_start} MiB after start, before any transfer ({after_start['managed']} "
+        f"against {after_start['static']} MiB), not 10. After start, most of it is the "
+        "Python modules the plugin imports into Orthanc's interpreter, measured one after the "
+        f"other in that interpreter: {parts} ({costs['total']} MiB in all). Both arms move "
+        "the same bytes through the same C++ code and image data never passes through "
+        "Python; this benchmark does not break down why the difference at peak is larger, "
+        "and in this project's runs it varied far more from run to run than the difference "
+        "after start. Meeting 10 MiB means replacing pydantic, httpx2 or Authlib by lighter "
+        "code, against the project's choice of libraries made for the field: a decision for "
+        "the maintainers.",
         "",
     ]
 

@@ -56,6 +56,17 @@ def _post_credentials(request: Request) -> tuple[str, str] | None:
     return request.form.get("client_id", ""), request.form["client_secret"]
 
 
+def _entra_token() -> str:
+    claims = {
+        "iss": f"https://sts.windows.net/{TENANT}/",
+        "aud": "https://dicom.healthcareapis.azure.com",
+        "appid": CLIENT_ID,
+        "tid": TENANT,
+        "roles": ["DICOM Data Owner"],
+    }
+    return _sign(claims, 3599)
+
+
 def entra_v2(request: Request) -> Response:
     """Entra ID v2: scope `<resource>/.default`, expires_in a number."""
     if _post_credentials(request) != (CLIENT_ID, CLIENT_SECRET):
@@ -64,16 +75,7 @@ def entra_v2(request: Request) -> Response:
         return _error(
             400, "invalid_scope", "AADSTS70011: The provided value for scope is not valid."
         )
-    token = _sign(
-        {
-            "iss": f"https://sts.windows.net/{TENANT}/",
-            "aud": "https://dicom.healthcareapis.azure.com",
-            "appid": CLIENT_ID,
-            "tid": TENANT,
-            "roles": ["DICOM Data Owner"],
-        },
-        3599,
-    )
+    token = _entra_token()
     return _json(
         {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}
     )
@@ -87,16 +89,7 @@ def entra_v1(request: Request) -> Response:
         return _error(
             400, "invalid_resource", "AADSTS500011: The resource principal was not found."
         )
-    token = _sign(
-        {
-            "iss": f"https://sts.windows.net/{TENANT}/",
-            "aud": "https://dicom.healthcareapis.azure.com",
-            "appid": CLIENT_ID,
-            "tid": TENANT,
-            "roles": ["DICOM Data Owner"],
-        },
-        3599,
-    )
+    token = _entra_token()
     return _json(
         {
             "token_type": "Bearer",

@@ -334,40 +334,15 @@ def plugin_environment() -> Path:
     stamp = venv / ".dependencies"
     if not python.exists():
         subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True)
+
+    def pip_install(*arguments: str) -> None:
+        command = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        subprocess.run([*command, *arguments], check=True, cwd=rig_dir)
+
     if not stamp.exists() or stamp.read_text() != constraints.read_text():
-        subprocess.run(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--disable-pip-version-check",
-                "-c",
-                str(constraints),
-                "authlib",
-                "httpx2",
-                "pydantic",
-                "joserfc",
-            ],
-            check=True,
-        )
+        pip_install("-c", str(constraints), "authlib", "httpx2", "pydantic", "joserfc")
         stamp.write_text(constraints.read_text())
-    subprocess.run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            "--no-deps",
-            "--force-reinstall",
-            str(ROOT),
-        ],
-        check=True,
-        cwd=rig_dir,
-    )
+    pip_install("--no-deps", "--force-reinstall", str(ROOT))
     found = list(
         (venv / "lib").glob(
             "python3*/site-packages/orthanc_dicomweb_oauth/orthanc_entry/dicomweb_oauth_plugin.py"

@@ -23,9 +23,15 @@ class ProbeResult:
 
 def probe_dicomweb(url: str, token: AccessToken, ca_certificates: str | None) -> ProbeResult:
     target = url.rstrip("/") + "/studies?limit=1"
-    verify: ssl.SSLContext | bool = (
-        ssl.create_default_context(cafile=ca_certificates) if ca_certificates else True
-    )
+    try:
+        verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=ca_certificates) if ca_certificates else True
+        )
+    except (OSError, ssl.SSLError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        return ProbeResult(
+            False, None, f"cannot use Orthanc's HttpsCACertificates {ca_certificates}: {reason}"
+        )
     try:
         with httpx2.Client(verify=verify, timeout=PROBE_TIMEOUT, trust_env=False) as client:
             response = client.get(
