@@ -32,7 +32,7 @@ INTRODUCTION = """\
 The plugin reads the `DicomWebOAuth` section of Orthanc's configuration. Keys follow
 Orthanc's PascalCase style and are case-sensitive; an unknown key is an error, with a
 "did you mean" hint. Every error names the full key path, for example
-`DicomWebOAuth.Servers.azure.TokenEndpoint: is required`. A server with an error is left
+`DicomWebOAuth.Servers.azure.ClientId: is required`. A server with an error is left
 out; the other servers keep working.
 
 ```json

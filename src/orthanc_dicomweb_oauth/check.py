@@ -20,6 +20,7 @@ class ServerCheck:
     expires_in: int | None = None
     lifetime_source: str | None = None
     client_auth_method: str | None = None
+    discovered_token_endpoint: str | None = None
     claims: dict[str, JsonValue] | None = None
     notes: tuple[str, ...] = ()
     probe: ProbeResult | None = None
@@ -32,6 +33,7 @@ def check_server(
     method = settings.token_endpoint.auth_method
     try:
         token = source.fetch()
+        discovered = source.token_endpoint() if settings.token_endpoint.url is None else None
     except TokenRequestError as error:
         return ServerCheck(settings.name, ok=False, error=str(error), client_auth_method=method)
     finally:
@@ -49,6 +51,7 @@ def check_server(
         lifetime_source=token.lifetime_source,
         client_auth_method=method,
         claims=None if token.claims is None else displayed_claims(token.claims),
+        discovered_token_endpoint=discovered,
         notes=token.notes,
         probe=probe_result,
     )

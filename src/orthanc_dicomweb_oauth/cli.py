@@ -138,6 +138,12 @@ def _print_text(
             f"(lifetime from {result.lifetime_source}, {result.client_auth_method})",
             file=out,
         )
+        if result.discovered_token_endpoint:
+            print(
+                f"  token endpoint: {result.discovered_token_endpoint} (from the issuer's "
+                "metadata)",
+                file=out,
+            )
         for note in result.notes:
             print(f"  note: {note}", file=out)
         for claim, value in (result.claims or {}).items():
@@ -170,6 +176,7 @@ def _print_json(
                 "error": result.error,
                 "lifetime_source": result.lifetime_source,
                 "client_auth_method": result.client_auth_method,
+                "discovered_token_endpoint": result.discovered_token_endpoint,
                 "claims": result.claims,
                 "notes": list(result.notes),
                 "probe": None

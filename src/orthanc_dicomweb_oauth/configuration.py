@@ -38,7 +38,8 @@ class ConfigurationError:
 
 @dataclass(frozen=True)
 class TokenEndpointSettings:
-    url: str
+    url: str | None  # None: discovered from the issuer's metadata
+    issuer: str | None
     client_id: str
     client_secret: SecretStr
     auth_method: ClientAuthMethod
@@ -50,6 +51,7 @@ class TokenEndpointSettings:
     connect_timeout: float
     read_timeout: float
     default_token_lifetime: float
+    allow_insecure_http: bool
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,7 @@ def _server(
     if errors:
         raise _InvalidServerError(errors)
     definition = _dicomweb_definition(name, keys, base, errors)
-    _check_url(f"{path}.TokenEndpoint", keys.token_endpoint, keys.allow_insecure_http, name, errors)
+    _check_token_endpoint(path, keys, name, errors)
     secret = _client_secret(name, keys, environ, errors)
     if errors or secret is None:
         raise _InvalidServerError(errors)
@@ -194,6 +196,7 @@ def _token_endpoint(
         timeout = _orthanc_http_timeout(orthanc) or DEFAULT_TOKEN_REQUEST_TIMEOUT
     return TokenEndpointSettings(
         url=keys.token_endpoint,
+        issuer=keys.issuer,
         client_id=keys.client_id,
         client_secret=secret,
         auth_method=keys.client_auth_method,
@@ -205,6 +208,7 @@ def _token_endpoint(
         connect_timeout=keys.token_request_connect_timeout,
         read_timeout=timeout,
         default_token_lifetime=keys.default_token_lifetime,
+        allow_insecure_http=keys.allow_insecure_http,
     )
 
 
@@ -311,6 +315,13 @@ def _dicomweb_fields() -> set[str]:
     }
 
 
+def check_url(url: str, allow_http: bool) -> str | None:
+    """What is wrong with a URL that credentials or tokens will be sent to, or None."""
+    errors: list[ConfigurationError] = []
+    _check_url("", url, allow_http, "", errors)
+    return errors[0].message if errors else None
+
+
 def _check_url(
     key: str, url: str, allow_http: bool, server: str, errors: list[ConfigurationError]
 ) -> None:
@@ -337,6 +348,23 @@ def _check_url(
         errors.append(
             ConfigurationError(key, "must not carry credentials (user:password@)", server)
         )
+
+
+def _check_token_endpoint(
+    path: str, keys: ServerSection, server: str, errors: list[ConfigurationError]
+) -> None:
+    given = [
+        (key, value)
+        for key, value in (("TokenEndpoint", keys.token_endpoint), ("Issuer", keys.issuer))
+        if value is not None
+    ]
+    if len(given) != 1:
+        errors.append(
+            ConfigurationError(path, "exactly one of TokenEndpoint or Issuer is required", server)
+        )
+        return
+    key, url = given[0]
+    _check_url(f"{path}.{key}", url, keys.allow_insecure_http, server, errors)
 
 
 def _is_loopback(host: str) -> bool:

@@ -70,6 +70,11 @@ class ServerWorker:
     def name(self) -> str:
         return self.settings.name
 
+    @property
+    def token_endpoint(self) -> str | None:
+        """Configured, or discovered from the issuer (None until then)."""
+        return self._tokens.source.known_token_endpoint
+
     def start(self) -> None:
         self._thread.start()
 

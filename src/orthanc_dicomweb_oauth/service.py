@@ -144,7 +144,8 @@ class OAuthService:
             "LastDefinitionWrite": _iso(sync.last_write),
             "LastDefinitionError": sync.last_sync_error,
             "Url": worker.settings.dicomweb_definition["Url"],
-            "TokenEndpoint": endpoint.url,
+            "TokenEndpoint": worker.token_endpoint,
+            "Issuer": endpoint.issuer,
             "ClientId": endpoint.client_id,
             "ClientAuthMethod": endpoint.auth_method,
         }

@@ -88,11 +88,22 @@ class ServerSection(_Keys):
     )
 
     # -- The token endpoint --------------------------------------------------------------
-    token_endpoint: str = Field(
+    token_endpoint: str | None = Field(
+        default=None,
         alias="TokenEndpoint",
         min_length=1,
         description="The provider's OAuth2 token endpoint (RFC 6749 §3.2). Must be `https://`, "
-        "except on loopback or with `AllowInsecureHttp`.",
+        "except on loopback or with `AllowInsecureHttp`. Exactly one of `TokenEndpoint` and "
+        "`Issuer` is required.",
+    )
+    issuer: str | None = Field(
+        default=None,
+        alias="Issuer",
+        min_length=1,
+        description="The provider's issuer URL, instead of `TokenEndpoint`: the token endpoint "
+        "is read once from the provider's metadata (`/.well-known/openid-configuration`, else "
+        "RFC 8414's `/.well-known/oauth-authorization-server`), which must name this issuer "
+        "and support `ClientAuthMethod`.",
     )
     client_id: str = Field(
         alias="ClientId",

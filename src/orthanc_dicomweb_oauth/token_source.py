@@ -24,6 +24,7 @@ from authlib.integrations.httpx_client import OAuth2Client
 from .access_token import AccessToken
 from .configuration import TokenEndpointSettings
 from .errors import TokenRequestCancelledError, TokenRequestError
+from .provider_metadata import discover_token_endpoint
 from .redaction import sanitize_external_text
 from .token_response import TokenHttpAnswer, parse_token_answer
 
@@ -40,13 +41,14 @@ class TokenSource:
         self._client: _ClientCredentialsClient | None = None
         self._closed = False
         self._connections = _ConnectionTracker()
+        self._token_endpoint = settings.url  # discovered from the issuer when None
 
     def fetch(self) -> AccessToken:
         if self._closed:
             raise TokenRequestCancelledError
         try:
             token: AccessToken = self._oauth_client().fetch_token(
-                self._settings.url,
+                self.token_endpoint(),
                 grant_type="client_credentials",
                 body=urlencode(dict(self._settings.extra_parameters)),
             )
@@ -57,6 +59,33 @@ class TokenSource:
                 raise TokenRequestCancelledError from None
             raise self._translated(error) from None
         return token
+
+    @property
+    def known_token_endpoint(self) -> str | None:
+        """The token endpoint if known yet, without asking the provider."""
+        return self._token_endpoint
+
+    def token_endpoint(self) -> str:
+        """The configured token endpoint, or the one the issuer's metadata names (read
+        once; a failure is retried with the next token request)."""
+        if self._token_endpoint is None:
+            settings = self._settings
+            if settings.issuer is None:  # the configuration requires one of the two
+                raise TokenRequestError("neither TokenEndpoint nor Issuer is set", transient=False)
+            self._token_endpoint = discover_token_endpoint(
+                settings.issuer,
+                settings.auth_method,
+                settings.allow_insecure_http,
+                self._get_metadata,
+            )
+        return self._token_endpoint
+
+    def _get_metadata(self, url: str) -> tuple[int, bytes]:
+        # Authlib's request(): without withhold_token it wants a token to send.
+        response = self._oauth_client().request(
+            "GET", url, withhold_token=True, headers={"Accept": "application/json"}
+        )
+        return response.status_code, response.content
 
     def _translated(self, error: Exception) -> TokenRequestError:
         settings = self._settings

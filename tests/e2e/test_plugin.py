@@ -526,3 +526,15 @@ def test_a_site_script_can_register_the_plugin(
     wait_authorized(client)
     assert qido_studies(client).status_code == 200
     assert "site script: Orthanc started" in orthanc.log()
+
+
+def test_token_endpoint_discovered_from_the_issuer(
+    start_orthanc_a: StartOrthanc, provider: Provider, protected: ProtectedServer
+) -> None:
+    server = oauth_server(provider, protected, Issuer=provider.issuer)
+    del server["TokenEndpoint"]
+    client = client_for(start_orthanc_a(servers={SERVER: server}))
+    status = wait_authorized(client)
+    assert status["TokenEndpoint"] == provider.token_endpoint
+    assert status["Issuer"] == provider.issuer
+    assert qido_studies(client).status_code == 200

@@ -38,7 +38,10 @@ def broken_servers(
         return {key: value for key, value in section.items() if value is not None}
 
     cases: dict[str, tuple[Any, str]] = {
-        "no-token-endpoint": (server(TokenEndpoint=None), "TokenEndpoint: is required"),
+        "no-token-endpoint": (
+            server(TokenEndpoint=None),
+            "exactly one of TokenEndpoint or Issuer is required",
+        ),
         "no-client-id": (server(ClientId=None), "ClientId: is required"),
         "empty-client-id": (server(ClientId=""), "ClientId: String should have at least 1"),
         "number-client-id": (server(ClientId=42), "ClientId: Input should be a valid string"),

@@ -173,7 +173,7 @@ def test_one_broken_server_leaves_the_others() -> None:
             {"s": section(TokenEndpoint=None)},
             {},
             None,
-            "DicomWebOAuth.Servers.s.TokenEndpoint: is required",
+            "DicomWebOAuth.Servers.s: exactly one of TokenEndpoint or Issuer is required",
         ),
         (
             {"s": section(ClientId="")},
@@ -467,3 +467,22 @@ def test_check_interval() -> None:
     )
     assert loaded.check_interval == 5
     assert load({"s": section()}).check_interval == 30
+
+
+def test_issuer_instead_of_token_endpoint() -> None:
+    loaded = load({"s": section(TokenEndpoint=None, Issuer="https://id.example.com/realm")})
+    assert loaded.errors == ()
+    endpoint = loaded.servers["s"].token_endpoint
+    assert (endpoint.url, endpoint.issuer) == (None, "https://id.example.com/realm")
+    both = load({"s": section(Issuer="https://id.example.com/realm")})
+    assert only_error(both) == (
+        "DicomWebOAuth.Servers.s: exactly one of TokenEndpoint or Issuer is required"
+    )
+    neither = load({"s": section(TokenEndpoint=None)})
+    assert only_error(neither) == (
+        "DicomWebOAuth.Servers.s: exactly one of TokenEndpoint or Issuer is required"
+    )
+    insecure = load({"s": section(TokenEndpoint=None, Issuer="http://id.example.com/")})
+    assert only_error(insecure).startswith(
+        "DicomWebOAuth.Servers.s.Issuer: http:// to id.example.com would send credentials"
+    )

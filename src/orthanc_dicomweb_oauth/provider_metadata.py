@@ -1,0 +1,89 @@
+"""The token endpoint from a provider's metadata: OpenID Connect Discovery 1.0 (§4) or
+OAuth 2.0 Authorization Server Metadata (RFC 8414), fetched once per server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+from .configuration import check_url
+from .errors import TokenRequestError
+
+OIDC_WELL_KNOWN = "/.well-known/openid-configuration"
+RFC8414_WELL_KNOWN = "/.well-known/oauth-authorization-server"
+# RFC 8414 §2 and OpenID Connect Discovery §3: the default when the field is absent.
+DEFAULT_AUTH_METHODS = ("client_secret_basic",)
+
+
+def metadata_urls(issuer: str) -> list[str]:
+    """Where the metadata may be, in the order to try: OpenID Connect appends the
+    well-known path to the issuer; RFC 8414 inserts it before the issuer's path."""
+    parts = urlsplit(issuer)
+    path = parts.path.rstrip("/")
+    return [
+        issuer.rstrip("/") + OIDC_WELL_KNOWN,
+        urlunsplit((parts.scheme, parts.netloc, RFC8414_WELL_KNOWN + path, "", "")),
+    ]
+
+
+def token_endpoint_from_metadata(
+    issuer: str, url: str, body: bytes, auth_method: str, allow_http: bool
+) -> str:
+    """Checks the metadata document and returns its token endpoint."""
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        document = None
+    if not isinstance(document, dict):
+        raise TokenRequestError(
+            f"the provider's metadata at {url} is not a JSON object", transient=True
+        )
+    announced = document.get("issuer")
+    if not isinstance(announced, str) or announced.rstrip("/") != issuer.rstrip("/"):
+        raise TokenRequestError(
+            f"the provider's metadata at {url} names another issuer ({announced!r}): Issuer "
+            "must be the provider's issuer exactly",
+            transient=False,
+        )
+    endpoint = document.get("token_endpoint")
+    if not isinstance(endpoint, str) or not endpoint:
+        raise TokenRequestError(
+            f"the provider's metadata at {url} has no token_endpoint", transient=False
+        )
+    problem = check_url(endpoint, allow_http)
+    if problem is not None:
+        raise TokenRequestError(
+            f"the token endpoint {endpoint} of the provider's metadata {problem}", transient=False
+        )
+    supported = document.get("token_endpoint_auth_methods_supported", DEFAULT_AUTH_METHODS)
+    if isinstance(supported, Sequence) and auth_method not in supported:
+        listed = ", ".join(str(method) for method in supported)
+        raise TokenRequestError(
+            f"the provider does not support {auth_method} at its token endpoint (it supports: "
+            f"{listed}): set ClientAuthMethod to one of them",
+            transient=False,
+        )
+    return endpoint
+
+
+def discover_token_endpoint(
+    issuer: str,
+    auth_method: str,
+    allow_http: bool,
+    get: Callable[[str], tuple[int, bytes]],
+) -> str:
+    """Fetches the metadata with ``get(url) -> (status, body)`` and returns the token
+    endpoint; a 404 at the OpenID Connect location falls back on RFC 8414's."""
+    statuses = []
+    for url in metadata_urls(issuer):
+        status, body = get(url)
+        if status == 200:
+            return token_endpoint_from_metadata(issuer, url, body, auth_method, allow_http)
+        statuses.append(f"{url}: HTTP {status}")
+        if status != 404:
+            break
+    transient = any(not status.endswith(("404", "403", "401")) for status in statuses)
+    raise TokenRequestError(
+        "cannot read the provider's metadata (" + "; ".join(statuses) + ")", transient=transient
+    )
