@@ -222,14 +222,7 @@ def image_path(
             order = list(clients.items())[:: 1 if round_number % 2 == 0 else -1]
             for arm, client in order:
                 if arm == "static":  # a fresh valid token, as a person would paste it
-                    token = httpx2.post(
-                        provider.token_endpoint,
-                        data={
-                            "grant_type": "client_credentials",
-                            "client_id": "bench",
-                            "client_secret": CLIENT_SECRET,
-                        },
-                    ).json()["access_token"]
+                    token = provider.issue_token("bench")
                     client.put(
                         "/dicom-web/servers/remote",
                         json={**server, "HttpHeaders": {"Authorization": f"Bearer {token}"}},

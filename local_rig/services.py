@@ -165,6 +165,21 @@ class Provider(Service):
     def token_endpoint(self) -> str:
         return f"{self.issuer}/token"
 
+    def issue_token(self, client_id: str) -> str:
+        """A token asked for directly, as a person would paste it into a static header."""
+        answer = httpx2.post(
+            self.token_endpoint,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": CLIENT_SECRET,
+            },
+            timeout=10,
+        )
+        answer.raise_for_status()
+        token: str = answer.json()["access_token"]
+        return token
+
     def stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = httpx2.get(f"{self.issuer}/test/stats", timeout=5).json()
         return stats

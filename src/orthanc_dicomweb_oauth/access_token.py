@@ -41,7 +41,6 @@ class AccessToken:
     value: str = field(repr=False)
     lifetime: float
     lifetime_source: LifetimeSource
-    scope: str | None = None
     claims: Mapping[str, JsonValue] | None = field(default=None, repr=False)
     notes: tuple[str, ...] = ()
 

@@ -33,7 +33,6 @@ class KeeperState(StrEnum):
 
 @dataclass(frozen=True)
 class KeeperStatus:
-    server: str
     state: KeeperState
     expires_in: float | None
     lifetime: float | None
@@ -90,10 +89,6 @@ class TokenKeeper:
         self._failures = 0
         self._consecutive_failures = 0
 
-    @property
-    def server(self) -> str:
-        return self._server
-
     def token(self) -> AccessToken:
         """A valid token: the cached one, or a new one when a refresh is due.
         Raises TokenUnavailableError when none can be had now."""
@@ -123,7 +118,6 @@ class TokenKeeper:
             now = self._clock()
             cached = self._cached
             return KeeperStatus(
-                server=self._server,
                 state=self._state(now),
                 expires_in=None if cached is None else max(0.0, cached.expires_at - now),
                 lifetime=None if cached is None else cached.token.lifetime,

@@ -138,12 +138,10 @@ def _access_token(
     lifetime, source, notes = _lifetime(
         document.get("expires_in"), claims, default_lifetime, wall_clock
     )
-    scope = document.get("scope")
     return AccessToken(
         value=value,
         lifetime=lifetime,
         lifetime_source=source,
-        scope=scope if isinstance(scope, str) else None,
         claims=claims,
         notes=notes,
     )

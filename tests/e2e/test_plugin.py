@@ -132,14 +132,7 @@ def test_the_protected_server_refuses_everything_but_a_valid_token(
     garbage = httpx2.get(studies, headers={"Authorization": "Bearer not.a.jwt"})
     assert garbage.status_code == 401
     assert 'error="invalid_token"' in garbage.headers["www-authenticate"]
-    token = httpx2.post(
-        provider.token_endpoint,
-        data={
-            "grant_type": "client_credentials",
-            "client_id": "orthanc-post",
-            "client_secret": CLIENT_SECRET,
-        },
-    ).json()["access_token"]
+    token = provider.issue_token("orthanc-post")
     bearer = {"Authorization": f"Bearer {token}"}
     assert httpx2.get(studies, headers=bearer).status_code == 200
     time.sleep(TOKEN_TTL + 1)
