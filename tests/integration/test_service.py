@@ -165,13 +165,16 @@ def test_a_refused_write_is_reported_once(
         time.sleep(0.7)  # three checks
         status = service.server_status("remote")
         dicomweb.refuse = False
+        # The status changes under the worker's lock, the line is logged just after it.
         wait_for(
-            "written again", lambda: service.server_status("remote")["LastDefinitionError"] is None
+            "the line saying it was written again",
+            lambda: "remote: DICOMweb server definition written again"
+            in [r.getMessage() for r in caplog.records],
         )
     assert status["LastDefinitionError"] == "cannot write the server definition: Bad request"
+    assert service.server_status("remote")["LastDefinitionError"] is None
     messages = [r.getMessage() for r in caplog.records]
     assert messages.count("remote: cannot write the server definition: Bad request") == 1
-    assert "remote: DICOMweb server definition written again" in messages
 
 
 def test_first_requests_are_spread_when_many_servers_start(token_server: HTTPServer) -> None:
