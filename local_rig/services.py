@@ -145,7 +145,7 @@ class Service:
 
 
 class Provider(Service):
-    def __init__(self, work: Path, log_dir: Path, token_ttl: int, clients: list[dict[str, str]]):
+    def __init__(self, work: Path, log_dir: Path, token_ttl: int, clients: list[dict[str, Any]]):
         self.port = free_port()
         self.issuer = f"http://127.0.0.1:{self.port}"
         config = {

@@ -14,6 +14,7 @@ from pydantic_core import PydanticUndefined
 from orthanc_dicomweb_oauth.schedule import REFRESH_JITTER
 from orthanc_dicomweb_oauth.settings_schema import OAuthSection, ServerSection
 from orthanc_dicomweb_oauth.token_response import MAX_TRUSTED_LIFETIME
+from orthanc_dicomweb_oauth.token_source import ASSERTION_LIFETIME
 
 JSON_TYPES: dict[Any, str] = {
     str: "string",
@@ -59,13 +60,21 @@ base; the options set in `DicomWebOAuth.Servers.NAME` are laid over it, and `Htt
 of both are merged. A static `Authorization` header of the base is replaced by the bearer
 token. `Username` and `Password` there are an error: the server is authorized by the token.
 
-## Secrets
+## Secrets and private keys
 
-Exactly one of `ClientSecret`, `ClientSecretEnv` and `ClientSecretFile` gives the client
-secret. It is read once, when the configuration is loaded; rotating it means restarting
-Orthanc. A missing environment variable, an unreadable or empty file are errors that name
-the variable or the file, never a value. Orthanc itself replaces `${VAR}` in configuration
-files with the variable's value before the plugin reads them.
+With `client_secret_post` (the default) and `client_secret_basic`, exactly one of
+`ClientSecret`, `ClientSecretEnv` and `ClientSecretFile` gives the client secret. With
+`private_key_jwt`, no secret is shared: exactly one of `ClientPrivateKeyFile` and
+`ClientPrivateKeyEnv` gives the client's private key, which signs a new assertion (a JWT
+with `iss` = `sub` = the client id, `aud` = the token endpoint, a unique `jti` and an
+`exp` ASSERTION_LIFETIME s ahead) for each token request; `ClientKeyId` and `ClientCertificateFile` tell the
+provider which of its registered keys verifies it.
+
+Secrets and keys are read once, when the configuration is loaded; rotating them means
+restarting Orthanc. A missing environment variable, an unreadable or empty file are errors
+that name the variable or the file, never a value; so is a key that does not fit
+`ClientAssertionAlgorithm` or a certificate that is not the key's. Orthanc itself replaces
+`${VAR}` in configuration files with the variable's value before the plugin reads them.
 
 ## Token lifetime and refresh
 
@@ -95,6 +104,8 @@ def _type(annotation: Any) -> str:
         return " or ".join(_type(arg) for arg in args if arg is not types.NoneType)
     if origin is typing.Literal:
         return "one of " + ", ".join(f"`{arg}`" for arg in args)
+    if origin is list:
+        return f"array, each {_type(args[0])}"
     if origin is dict:
         return "object" if args[1] is Any else f"object of {_type(args[1])}s"
     return JSON_TYPES[annotation]
@@ -112,7 +123,7 @@ def _table(model: type[BaseModel]) -> list[str]:
 def render() -> str:
     introduction = INTRODUCTION.replace("MAX_LIFETIME", f"{MAX_TRUSTED_LIFETIME:.0f}").replace(
         "JITTER", f"{REFRESH_JITTER:.0%}"
-    )
+    ).replace("ASSERTION_LIFETIME", str(ASSERTION_LIFETIME))
     parts = [
         introduction,
         "## `DicomWebOAuth`\n",

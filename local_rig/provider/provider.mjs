@@ -3,11 +3,13 @@
 //
 // Usage: node provider.mjs CONFIG.json
 // CONFIG: { port, issuer, audience, accessTokenTTL, keyFile,
-//           clients: [{ client_id, client_secret, token_endpoint_auth_method }] }
+//           clients: [{ client_id, client_secret, token_endpoint_auth_method }
+//                     | { client_id, token_endpoint_auth_method: 'private_key_jwt', jwks }] }
 //
 // node-oidc-provider accepts client_secret_basic and client_secret_post interchangeably,
 // so this wrapper enforces each client's registered method and counts, per client and
-// method, the token requests it answered (GET /test/stats).
+// method, the token requests it answered (GET /test/stats). private_key_jwt assertions are
+// checked by node-oidc-provider itself against the client's registered jwks.
 import fs from 'node:fs';
 import { generateKeyPair, exportJWK } from 'jose';
 import Provider from 'oidc-provider';
@@ -98,7 +100,9 @@ provider.use(async (ctx, next) => {
   await next();
   const client = ctx.oidc && ctx.oidc.client ? ctx.oidc.client.clientId : null;
   if (client === null || ctx.status !== 200) return;
-  const used = basicId !== null ? 'client_secret_basic' : 'client_secret_post';
+  let used = 'client_secret_post';
+  if (basicId !== null) used = 'client_secret_basic';
+  else if (ctx.oidc.params && ctx.oidc.params.client_assertion) used = 'private_key_jwt';
   if (methodOf.get(client) !== used) {
     refuse(ctx, client, used);
     return;

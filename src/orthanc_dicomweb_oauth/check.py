@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .access_token import JsonValue, displayed_claims
+from .client_signing_key import ClientSigningKey
 from .configuration import ServerSettings
 from .errors import TokenRequestError
 from .probe import ProbeResult, probe_dicomweb
@@ -20,6 +21,7 @@ class ServerCheck:
     expires_in: int | None = None
     lifetime_source: str | None = None
     client_auth_method: str | None = None
+    client_key: dict[str, str] | None = None  # private_key_jwt: public facts of the key
     discovered_token_endpoint: str | None = None
     claims: dict[str, JsonValue] | None = None
     notes: tuple[str, ...] = ()
@@ -31,11 +33,21 @@ def check_server(
 ) -> ServerCheck:
     source = TokenSource(settings.token_endpoint)
     method = settings.token_endpoint.auth_method
+    credential = settings.token_endpoint.credential
+    client_key = (
+        credential.public_description() if isinstance(credential, ClientSigningKey) else None
+    )
     try:
         token = source.fetch()
         discovered = source.token_endpoint() if settings.token_endpoint.url is None else None
     except TokenRequestError as error:
-        return ServerCheck(settings.name, ok=False, error=str(error), client_auth_method=method)
+        return ServerCheck(
+            settings.name,
+            ok=False,
+            error=str(error),
+            client_auth_method=method,
+            client_key=client_key,
+        )
     finally:
         source.close()
     probe_result = (
@@ -50,6 +62,7 @@ def check_server(
         expires_in=round(token.lifetime),
         lifetime_source=token.lifetime_source,
         client_auth_method=method,
+        client_key=client_key,
         claims=None if token.claims is None else displayed_claims(token.claims),
         discovered_token_endpoint=discovered,
         notes=token.notes,

@@ -131,6 +131,7 @@ def _print_text(
             continue
         if result.expires_in is None:
             print(f"{name}: FAIL {result.error}", file=out)
+            _print_client_key(result, out)
             continue
         verdict = "OK" if result.ok else "FAIL"
         print(
@@ -138,6 +139,7 @@ def _print_text(
             f"(lifetime from {result.lifetime_source}, {result.client_auth_method})",
             file=out,
         )
+        _print_client_key(result, out)
         if result.discovered_token_endpoint:
             print(
                 f"  token endpoint: {result.discovered_token_endpoint} (from the issuer's "
@@ -152,6 +154,11 @@ def _print_text(
             print("  (opaque token: no claims to show)", file=out)
         if result.probe is not None:
             print(f"  probe: {result.probe.detail}", file=out)
+
+
+def _print_client_key(result: ServerCheck, out: TextIO) -> None:
+    for fact, value in (result.client_key or {}).items():
+        print(f"  client key {fact}: {value}", file=out)
 
 
 def _claim_text(claim: str, value: Any) -> str:
@@ -176,6 +183,7 @@ def _print_json(
                 "error": result.error,
                 "lifetime_source": result.lifetime_source,
                 "client_auth_method": result.client_auth_method,
+                "client_key": result.client_key,
                 "discovered_token_endpoint": result.discovered_token_endpoint,
                 "claims": result.claims,
                 "notes": list(result.notes),

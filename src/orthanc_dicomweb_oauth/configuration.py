@@ -12,11 +12,13 @@ import ipaddress
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from .client_signing_key import ClientSigningKey, SigningKeyError, load_signing_key
 from .secret_sources import SecretSourceError, secret_from_environment, secret_from_file
 from .settings_schema import DICOMWEB_OPTION_KEYS, ClientAuthMethod, OAuthSection, ServerSection
 
@@ -24,6 +26,17 @@ SECTION = "DicomWebOAuth"
 DICOMWEB_SECTION = "DicomWeb"
 DEFAULT_TOKEN_REQUEST_TIMEOUT = 30.0
 RESERVED_HEADER = "Authorization"
+CERTIFICATE_EXPIRY_WARNING = timedelta(days=30)
+SECRET_KEYS = ("ClientSecret", "ClientSecretEnv", "ClientSecretFile")
+PRIVATE_KEY_KEYS = ("ClientPrivateKeyFile", "ClientPrivateKeyEnv")
+# Keys that only mean something to private_key_jwt.
+SIGNING_KEYS = (
+    *PRIVATE_KEY_KEYS,
+    "ClientAssertionAlgorithm",
+    "ClientKeyId",
+    "ClientCertificateFile",
+    "ClientCertificateThumbprints",
+)
 
 
 @dataclass(frozen=True)
@@ -41,7 +54,9 @@ class TokenEndpointSettings:
     url: str | None  # None: discovered from the issuer's metadata
     issuer: str | None
     client_id: str
-    client_secret: SecretStr
+    # A SecretStr for client_secret_post and client_secret_basic; the signing key for
+    # private_key_jwt.
+    credential: SecretStr | ClientSigningKey
     auth_method: ClientAuthMethod
     scope: str | None
     extra_parameters: Mapping[str, str]
@@ -115,7 +130,7 @@ def load_configuration(
             errors.extend(invalid.errors)
     if not section.servers:
         errors.append(ConfigurationError(f"{SECTION}.Servers", "no server is configured"))
-    warnings = []
+    warnings = _certificate_warnings(servers, datetime.now(UTC))
     if orthanc.get("HttpVerbose") is True:
         warnings.append(
             "HttpVerbose is true: Orthanc's HTTP client logs the Authorization headers it sends, "
@@ -162,12 +177,12 @@ def _server(
         raise _InvalidServerError(errors)
     definition = _dicomweb_definition(name, keys, base, errors)
     _check_token_endpoint(path, keys, name, errors)
-    secret = _client_secret(name, keys, environ, errors)
-    if errors or secret is None:
+    credential = _client_credential(name, keys, environ, errors)
+    if errors or credential is None:
         raise _InvalidServerError(errors)
     return ServerSettings(
         name=name,
-        token_endpoint=_token_endpoint(keys, secret, orthanc),
+        token_endpoint=_token_endpoint(keys, credential, orthanc),
         refresh=RefreshSettings(
             margin_ratio=keys.refresh_margin_ratio,
             minimum_margin=keys.minimum_refresh_margin,
@@ -180,7 +195,7 @@ def _server(
 
 
 def _token_endpoint(
-    keys: ServerSection, secret: SecretStr, orthanc: Mapping[str, Any]
+    keys: ServerSection, credential: SecretStr | ClientSigningKey, orthanc: Mapping[str, Any]
 ) -> TokenEndpointSettings:
     """The token request's settings; network options left unset fall back on Orthanc's own
     (HttpsCACertificates, HttpsVerifyPeers, HttpProxy, HttpTimeout)."""
@@ -198,7 +213,7 @@ def _token_endpoint(
         url=keys.token_endpoint,
         issuer=keys.issuer,
         client_id=keys.client_id,
-        client_secret=secret,
+        credential=credential,
         auth_method=keys.client_auth_method,
         scope=keys.scope,
         extra_parameters=dict(keys.token_request_parameters),
@@ -376,42 +391,105 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _client_secret(
+def _client_credential(
     name: str, keys: ServerSection, environ: Mapping[str, str], errors: list[ConfigurationError]
-) -> SecretStr | None:
+) -> SecretStr | ClientSigningKey | None:
     path = f"{SECTION}.Servers.{name}"
-    given = [
-        alias
-        for alias, value in (
-            ("ClientSecret", keys.client_secret),
-            ("ClientSecretEnv", keys.client_secret_env),
-            ("ClientSecretFile", keys.client_secret_file),
-        )
-        if value is not None
-    ]
-    if len(given) != 1:
-        found = f" (found {', '.join(given)})" if given else ""
+    given = {
+        _alias(field_name)
+        for field_name in keys.model_fields_set
+        if getattr(keys, field_name) is not None
+    }
+    if keys.client_auth_method == "private_key_jwt":
+        unused = [key for key in SECRET_KEYS if key in given]
+        chosen = _exactly_one(path, name, PRIVATE_KEY_KEYS, given, errors)
+    else:
+        unused = [key for key in SIGNING_KEYS if key in given]
+        chosen = _exactly_one(path, name, SECRET_KEYS, given, errors)
+    for key in unused:
         errors.append(
             ConfigurationError(
-                path,
-                "exactly one of ClientSecret, ClientSecretEnv or ClientSecretFile is "
-                f"required{found}",
+                f"{path}.{key}",
+                f"is not used with ClientAuthMethod {keys.client_auth_method}: remove it",
                 name,
             )
         )
+    if chosen is None or unused:
         return None
     try:
-        if keys.client_secret_env is not None:
-            return secret_from_environment(keys.client_secret_env, environ)
-        if keys.client_secret_file is not None:
-            return secret_from_file(keys.client_secret_file)
+        if keys.client_auth_method == "private_key_jwt":
+            return _signing_key(keys, environ)
+        return _client_secret(keys, environ)
     except SecretSourceError as error:
-        errors.append(ConfigurationError(f"{path}.{given[0]}", str(error), name))
-        return None
+        errors.append(ConfigurationError(f"{path}.{chosen}", str(error), name))
+    except SigningKeyError as error:
+        failed = "ClientCertificateFile" if error.about_certificate else chosen
+        errors.append(ConfigurationError(f"{path}.{failed}", str(error), name))
+    return None
+
+
+def _exactly_one(
+    path: str,
+    server: str,
+    choices: Sequence[str],
+    given: set[str],
+    errors: list[ConfigurationError],
+) -> str | None:
+    found = [key for key in choices if key in given]
+    if len(found) == 1:
+        return found[0]
+    listed = ", ".join(choices[:-1]) + f" or {choices[-1]}"
+    extra = f" (found {', '.join(found)})" if found else ""
+    errors.append(ConfigurationError(path, f"exactly one of {listed} is required{extra}", server))
+    return None
+
+
+def _client_secret(keys: ServerSection, environ: Mapping[str, str]) -> SecretStr:
+    if keys.client_secret_env is not None:
+        return secret_from_environment(keys.client_secret_env, environ)
+    if keys.client_secret_file is not None:
+        return secret_from_file(keys.client_secret_file)
     if keys.client_secret is None or not keys.client_secret.get_secret_value().strip():
-        errors.append(ConfigurationError(f"{path}.ClientSecret", "is empty", name))
-        return None
+        raise SecretSourceError("is empty")
     return keys.client_secret
+
+
+def _signing_key(keys: ServerSection, environ: Mapping[str, str]) -> ClientSigningKey:
+    if keys.client_private_key_env is not None:
+        pem = secret_from_environment(keys.client_private_key_env, environ)
+    elif keys.client_private_key_file is not None:
+        pem = secret_from_file(keys.client_private_key_file)
+    else:  # _exactly_one() saw one of the two
+        raise SecretSourceError("is required")
+    return load_signing_key(
+        pem,
+        keys.client_assertion_algorithm,
+        keys.client_key_id,
+        keys.client_certificate_file,
+        keys.client_certificate_thumbprints,
+    )
+
+
+def _alias(field_name: str) -> str:
+    return ServerSection.model_fields[field_name].alias or field_name
+
+
+def _certificate_warnings(servers: Mapping[str, ServerSettings], now: datetime) -> list[str]:
+    warnings = []
+    for name, settings in servers.items():
+        credential = settings.token_endpoint.credential
+        if not isinstance(credential, ClientSigningKey):
+            continue
+        not_after = credential.certificate_not_after
+        if not_after is None or not_after - now > CERTIFICATE_EXPIRY_WARNING:
+            continue
+        when = not_after.isoformat(timespec="seconds")
+        state = "expired on" if not_after <= now else "expires on"
+        warnings.append(
+            f"{SECTION}.Servers.{name}.ClientCertificateFile: the certificate {state} {when}: "
+            "upload a new one to the provider and configure it"
+        )
+    return warnings
 
 
 def _pydantic_errors(

@@ -28,9 +28,16 @@ def metadata_urls(issuer: str) -> list[str]:
 
 
 def token_endpoint_from_metadata(
-    issuer: str, url: str, body: bytes, auth_method: str, allow_http: bool
+    issuer: str,
+    url: str,
+    body: bytes,
+    auth_method: str,
+    allow_http: bool,
+    *,
+    signing_algorithm: str | None = None,
 ) -> str:
-    """Checks the metadata document and returns its token endpoint."""
+    """Checks the metadata document and returns its token endpoint. ``signing_algorithm``
+    is the private_key_jwt assertion's, None for the other methods."""
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -56,15 +63,33 @@ def token_endpoint_from_metadata(
         raise TokenRequestError(
             f"the token endpoint {endpoint} of the provider's metadata {problem}", transient=False
         )
-    supported = document.get("token_endpoint_auth_methods_supported", DEFAULT_AUTH_METHODS)
-    if isinstance(supported, Sequence) and auth_method not in supported:
-        listed = ", ".join(str(method) for method in supported)
-        raise TokenRequestError(
-            f"the provider does not support {auth_method} at its token endpoint (it supports: "
-            f"{listed}): set ClientAuthMethod to one of them",
-            transient=False,
+    _check_supported(
+        document.get("token_endpoint_auth_methods_supported", DEFAULT_AUTH_METHODS),
+        auth_method,
+        "ClientAuthMethod",
+    )
+    if signing_algorithm is not None:
+        _check_supported(
+            # Absent: the provider does not say; the token request will tell.
+            document.get("token_endpoint_auth_signing_alg_values_supported", [signing_algorithm]),
+            signing_algorithm,
+            "ClientAssertionAlgorithm",
         )
     return endpoint
+
+
+def _check_supported(supported: object, chosen: str, key: str) -> None:
+    if (
+        isinstance(supported, Sequence)
+        and not isinstance(supported, str)
+        and chosen not in supported
+    ):
+        listed = ", ".join(str(value) for value in supported)
+        raise TokenRequestError(
+            f"the provider does not support {chosen} at its token endpoint "
+            f"(it supports: {listed}): set {key} to one of them",
+            transient=False,
+        )
 
 
 def discover_token_endpoint(
@@ -72,6 +97,8 @@ def discover_token_endpoint(
     auth_method: str,
     allow_http: bool,
     get: Callable[[str], tuple[int, bytes]],
+    *,
+    signing_algorithm: str | None = None,
 ) -> str:
     """Fetches the metadata with ``get(url) -> (status, body)`` and returns the token
     endpoint; a 404 at the OpenID Connect location falls back on RFC 8414's."""
@@ -79,7 +106,9 @@ def discover_token_endpoint(
     for url in metadata_urls(issuer):
         status, body = get(url)
         if status == 200:
-            return token_endpoint_from_metadata(issuer, url, body, auth_method, allow_http)
+            return token_endpoint_from_metadata(
+                issuer, url, body, auth_method, allow_http, signing_algorithm=signing_algorithm
+            )
         statuses.append(f"{url}: HTTP {status}")
         if status != 404:
             break

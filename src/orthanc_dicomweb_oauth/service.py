@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .client_signing_key import ClientSigningKey
 from .configuration import ConfigurationError, LoadedConfiguration
 from .keeper_factory import create_server_tokens
 from .server_worker import DicomWebServers, ServerWorker
@@ -148,6 +149,9 @@ class OAuthService:
             "Issuer": endpoint.issuer,
             "ClientId": endpoint.client_id,
             "ClientAuthMethod": endpoint.auth_method,
+            "ClientKey": endpoint.credential.public_description()
+            if isinstance(endpoint.credential, ClientSigningKey)
+            else None,
         }
 
     def metrics(self) -> Mapping[str, float]:

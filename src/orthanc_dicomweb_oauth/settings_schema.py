@@ -9,7 +9,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-ClientAuthMethod = Literal["client_secret_post", "client_secret_basic"]
+from .client_signing_key import AssertionAlgorithm, ThumbprintHeader
+
+ALL_THUMBPRINT_HEADERS: tuple[ThumbprintHeader, ...] = ("x5t#S256", "x5t")
+ClientAuthMethod = Literal["client_secret_post", "client_secret_basic", "private_key_jwt"]
 # Keys copied, as they are, into the DICOMweb plugin's server definition.
 DICOMWEB_OPTION_KEYS = (
     "Url",
@@ -114,8 +117,9 @@ class ServerSection(_Keys):
         default=None,
         alias="ClientSecret",
         description="The client secret, literally. Prefer `ClientSecretEnv` or "
-        "`ClientSecretFile`: a configuration file is often world-readable. Exactly one of the "
-        "three `ClientSecret*` keys is required.",
+        "`ClientSecretFile`: a configuration file is often world-readable. With "
+        "`client_secret_post` and `client_secret_basic`, exactly one of the three "
+        "`ClientSecret*` keys is required.",
     )
     client_secret_env: str | None = Field(
         default=None,
@@ -148,8 +152,56 @@ class ServerSection(_Keys):
         default="client_secret_post",
         alias="ClientAuthMethod",
         description="How the client authenticates (RFC 6749 §2.3.1): `client_secret_post` "
-        "(id and secret in the form) or `client_secret_basic` (HTTP Basic, id and secret "
-        "form-urlencoded first, as the RFC requires).",
+        "(id and secret in the form), `client_secret_basic` (HTTP Basic, id and secret "
+        "form-urlencoded first, as the RFC requires) or `private_key_jwt` (a JWT signed with "
+        "the client's private key, RFC 7523 §2.2: no shared secret).",
+    )
+    client_private_key_file: str | None = Field(
+        default=None,
+        alias="ClientPrivateKeyFile",
+        min_length=1,
+        description="`private_key_jwt`: path of the client's private key, unencrypted PEM "
+        "(RSA of 2048 bits or more, or EC P-256), read once when Orthanc starts. Exactly one "
+        "of `ClientPrivateKeyFile` and `ClientPrivateKeyEnv` is required with this method.",
+    )
+    client_private_key_env: str | None = Field(
+        default=None,
+        alias="ClientPrivateKeyEnv",
+        min_length=1,
+        description="`private_key_jwt`: name of the environment variable that holds the "
+        "client's private key (PEM text), read once when Orthanc starts.",
+    )
+    client_assertion_algorithm: AssertionAlgorithm = Field(
+        default="RS256",
+        alias="ClientAssertionAlgorithm",
+        description="`private_key_jwt`: the assertion's signing algorithm, `RS256`, `PS256` "
+        "(both with an RSA key) or `ES256` (EC P-256 key).",
+    )
+    client_key_id: str | None = Field(
+        default=None,
+        alias="ClientKeyId",
+        min_length=1,
+        description="`private_key_jwt`: the `kid` header of the assertion: the `kid` of the "
+        "public key (JWK) registered at the provider, which picks the key with it when the "
+        "client has several. Not sent when unset.",
+    )
+    client_certificate_file: str | None = Field(
+        default=None,
+        alias="ClientCertificateFile",
+        min_length=1,
+        description="`private_key_jwt`: the certificate (PEM) of the private key, as uploaded "
+        "to the provider (Entra ID's certificate credentials). Its thumbprints go into the "
+        "assertion's header; the plugin checks that it belongs to the key and warns when it "
+        "expires within 30 days. Not to be confused with `CertificateFile`, the DICOMweb "
+        "server's TLS client certificate.",
+    )
+    client_certificate_thumbprints: list[ThumbprintHeader] = Field(
+        default_factory=lambda: list(ALL_THUMBPRINT_HEADERS),
+        alias="ClientCertificateThumbprints",
+        min_length=1,
+        description="`private_key_jwt` with `ClientCertificateFile`: the thumbprint headers "
+        "sent, `x5t#S256` (SHA-256) and `x5t` (SHA-1, which Entra ID tenants have long "
+        "required). Both by default.",
     )
     token_endpoint_ca_certificates: str | None = Field(
         default=None,

@@ -19,9 +19,13 @@ from typing import Any
 from urllib.parse import quote_plus, urlencode
 
 import httpx2
+from authlib.common.urls import add_params_to_qs
 from authlib.integrations.httpx_client import OAuth2Client
+from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
+from pydantic import SecretStr
 
 from .access_token import AccessToken
+from .client_signing_key import ClientSigningKey
 from .configuration import TokenEndpointSettings
 from .errors import TokenRequestCancelledError, TokenRequestError
 from .provider_metadata import discover_token_endpoint
@@ -30,6 +34,9 @@ from .token_response import TokenHttpAnswer, parse_token_answer
 
 # A token answer is a few KiB (a JWT with many roles); anything far larger is not one.
 MAX_ANSWER_BYTES = 256 * 1024
+# Lifetime of a private_key_jwt assertion: long enough for clock skew, short enough that a
+# captured one is soon useless (Entra ID accepts up to 10 minutes).
+ASSERTION_LIFETIME = 60
 
 
 class TokenSource:
@@ -77,6 +84,9 @@ class TokenSource:
                 settings.auth_method,
                 settings.allow_insecure_http,
                 self._get_metadata,
+                signing_algorithm=settings.credential.algorithm
+                if isinstance(settings.credential, ClientSigningKey)
+                else None,
             )
         return self._token_endpoint
 
@@ -152,7 +162,7 @@ class TokenSource:
                 )
             cause = cause.__cause__ or cause.__context__
         reason = sanitize_external_text(
-            str(error) or type(error).__name__, [self._settings.client_secret.get_secret_value()]
+            str(error) or type(error).__name__, _secrets(self._settings.credential)
         )
         return TokenRequestError(
             f"cannot reach the token endpoint: {reason} ({type(error).__name__})",
@@ -170,9 +180,13 @@ class _ClientCredentialsClient(OAuth2Client):  # type: ignore[misc]  # Authlib i
         transport: httpx2.BaseTransport,
         connections: _ConnectionTracker,
     ) -> None:
+        credential = settings.credential
         super().__init__(
             client_id=settings.client_id,
-            client_secret=settings.client_secret.get_secret_value(),
+            # Authlib's private_key_jwt takes the key where a secret would be.
+            client_secret=credential.get_secret_value()
+            if isinstance(credential, SecretStr)
+            else credential.key,
             token_endpoint_auth_method=settings.auth_method,
             scope=settings.scope,
             transport=transport,
@@ -182,7 +196,10 @@ class _ClientCredentialsClient(OAuth2Client):  # type: ignore[misc]  # Authlib i
             event_hooks={"request": [connections.watch]},
         )
         self._default_lifetime = settings.default_token_lifetime
+        self._secrets = _secrets(credential)
         self.register_client_auth_method(("client_secret_basic", _form_urlencoded_basic))
+        if isinstance(credential, ClientSigningKey):
+            self.register_client_auth_method(_SignedAssertion(credential))
 
     def parse_response_token(self, resp: httpx2.Response) -> AccessToken:
         return parse_token_answer(
@@ -194,7 +211,7 @@ class _ClientCredentialsClient(OAuth2Client):  # type: ignore[misc]  # Authlib i
                 location=resp.headers.get("location"),
             ),
             default_lifetime=self._default_lifetime,
-            secrets=[self.client_secret],
+            secrets=self._secrets,
         )
 
     def __repr__(self) -> str:
@@ -210,6 +227,39 @@ def _form_urlencoded_basic(
     credentials = f"{quote_plus(client.client_id)}:{quote_plus(client.client_secret)}"
     headers["Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
     return uri, headers, body
+
+
+class _SignedAssertion(PrivateKeyJWT):  # type: ignore[misc]  # Authlib is untyped
+    """private_key_jwt through Authlib's signer, with a short ``exp``, the configured key
+    id and certificate thumbprints in the header, and ``client_id`` in the form too
+    (Entra ID requires it; RFC 7521 §4.2 allows it). Authlib adds a new ``jti`` each time
+    and sets ``aud`` to the token endpoint the request goes to."""
+
+    def __init__(self, signing_key: ClientSigningKey) -> None:
+        super().__init__(alg=signing_key.algorithm)
+        self._header = signing_key.jws_header()
+
+    def sign(self, auth: Any, token_endpoint: str) -> str:
+        assertion: str = private_key_jwt_sign(
+            auth.client_secret,
+            client_id=auth.client_id,
+            token_endpoint=token_endpoint,
+            alg=self.alg,
+            header=dict(self._header),
+            expires_in=ASSERTION_LIFETIME,
+        )
+        return assertion
+
+    def __call__(
+        self, auth: Any, method: str, uri: str, headers: dict[str, str], body: str
+    ) -> tuple[str, dict[str, str], str]:
+        uri, headers, body = super().__call__(auth, method, uri, headers, body)
+        return uri, headers, add_params_to_qs(body, [("client_id", auth.client_id)])
+
+
+def _secrets(credential: SecretStr | ClientSigningKey) -> list[str]:
+    """What must never appear in an error: the secret (a key is never sent)."""
+    return [credential.get_secret_value()] if isinstance(credential, SecretStr) else []
 
 
 class _ConnectionTracker:

@@ -11,6 +11,7 @@ from typing import Any
 import httpx2
 import pytest
 
+from local_rig.client_keys import ClientKeyFiles, write_client_key
 from local_rig.services import (
     ADMIN,
     CLIENT_SECRET,
@@ -27,6 +28,8 @@ from local_rig.services import (
 
 TOKEN_TTL = 8
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
+JWT_CLIENT = "orthanc-jwt"
+JWT_KEY_ID = "orthanc-jwt-2026"
 CLIENTS = [
     {
         "client_id": "orthanc-post",
@@ -69,8 +72,20 @@ def entry_script() -> Path:
 
 
 @pytest.fixture(scope="session")
-def provider(work_dir: Path, log_dir: Path) -> Iterator[Provider]:
-    service = Provider(work_dir, log_dir, TOKEN_TTL, CLIENTS)
+def client_key(work_dir: Path) -> ClientKeyFiles:
+    """The private_key_jwt client's key pair and certificate; the provider knows its
+    public key under JWT_KEY_ID."""
+    return write_client_key(work_dir / "client-keys", JWT_CLIENT)
+
+
+@pytest.fixture(scope="session")
+def provider(work_dir: Path, log_dir: Path, client_key: ClientKeyFiles) -> Iterator[Provider]:
+    jwt_client = {
+        "client_id": JWT_CLIENT,
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [{**client_key.public_jwk, "kid": JWT_KEY_ID}]},
+    }
+    service = Provider(work_dir, log_dir, TOKEN_TTL, [*CLIENTS, jwt_client])
     service.start()
     yield service
     service.stop()
@@ -181,15 +196,21 @@ def client_for(orthanc: Orthanc) -> httpx2.Client:
 
 
 @pytest.fixture(autouse=True)
-def _no_secret_or_token_leaks(log_dir: Path, validator: Validator) -> Iterator[None]:
-    """After each end-to-end test, with Orthanc at --verbose: neither the client secret nor
-    any token the DICOMweb server accepted appears in an Orthanc log or an answer."""
+def _no_secret_or_token_leaks(
+    log_dir: Path, validator: Validator, client_key: ClientKeyFiles
+) -> Iterator[None]:
+    """After each end-to-end test, with Orthanc at --verbose: neither the client secret,
+    nor any line of the client's private key, nor any token the DICOMweb server accepted
+    appears in an Orthanc log or an answer."""
     ANSWERS.clear()
     yield
     tokens = httpx2.get(f"{validator.url}/tokens", timeout=10).json()["tokens"]
+    key_lines = [line for line in client_key.private_key_pem().splitlines() if "-----" not in line]
     texts = [path.read_text(errors="replace") for path in log_dir.glob("orthanc-a-*.log")]
     texts += ANSWERS
     for text in texts:
         assert CLIENT_SECRET not in text
+        for line in key_lines:
+            assert line not in text
         for token in tokens:
             assert token not in text

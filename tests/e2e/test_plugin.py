@@ -19,10 +19,19 @@ from urllib.parse import quote_plus
 
 import httpx2
 
+from local_rig.client_keys import ClientKeyFiles, write_client_key
 from local_rig.dicom_samples import study_instance
 from local_rig.services import CLIENT_SECRET, ProtectedServer, Provider, Validator
 
-from .conftest import ANSWERS, TOKEN_TTL, StartOrthanc, client_for, oauth_server
+from .conftest import (
+    ANSWERS,
+    JWT_CLIENT,
+    JWT_KEY_ID,
+    TOKEN_TTL,
+    StartOrthanc,
+    client_for,
+    oauth_server,
+)
 
 SERVER = "protected"
 
@@ -531,3 +540,83 @@ def test_token_endpoint_discovered_from_the_issuer(
     assert status["TokenEndpoint"] == provider.token_endpoint
     assert status["Issuer"] == provider.issuer
     assert qido_studies(client).status_code == 200
+
+
+def private_key_jwt_server(
+    provider: Provider, protected: ProtectedServer, key: ClientKeyFiles, **keys: Any
+) -> dict[str, Any]:
+    server = oauth_server(
+        provider,
+        protected,
+        ClientId=JWT_CLIENT,
+        ClientAuthMethod="private_key_jwt",
+        ClientPrivateKeyFile=str(key.private_key),
+        **keys,
+    )
+    del server["ClientSecretEnv"]
+    return server
+
+
+def test_private_key_jwt_with_the_issuer_s_metadata(
+    start_orthanc_a: StartOrthanc,
+    provider: Provider,
+    protected: ProtectedServer,
+    client_key: ClientKeyFiles,
+) -> None:
+    """No shared secret: node-oidc-provider verifies each assertion with the public key it
+    registered for the client; the token endpoint and the method come from its metadata."""
+    server = private_key_jwt_server(
+        provider,
+        protected,
+        client_key,
+        Issuer=provider.issuer,
+        ClientKeyId=JWT_KEY_ID,
+        ClientCertificateFile=str(client_key.certificate),
+        ClientAssertionAlgorithm="PS256",
+    )
+    del server["TokenEndpoint"]
+    before = provider.stats()["tokens"].get(f"{JWT_CLIENT}:private_key_jwt", 0)
+    client = client_for(start_orthanc_a(servers={SERVER: server}))
+    status = wait_authorized(client)
+    assert status["ClientAuthMethod"] == "private_key_jwt"
+    assert status["TokenEndpoint"] == provider.token_endpoint
+    assert status["ClientKey"]["KeyId"] == JWT_KEY_ID
+    assert status["ClientKey"]["Algorithm"] == "PS256"
+    assert re.fullmatch(r"[0-9A-F]{40}", status["ClientKey"]["CertificateThumbprint"])
+    assert qido_studies(client).status_code == 200
+    # Over two more lifetimes, each token request signs a new assertion (a new jti, which
+    # the provider checks for replay) and the provider accepts it.
+    wait_for(
+        "three tokens",
+        lambda: server_status(client)["Refreshes"] >= 3,
+        timeout=4 * TOKEN_TTL,
+    )
+    assert qido_studies(client).status_code == 200
+    after = provider.stats()["tokens"][f"{JWT_CLIENT}:private_key_jwt"]
+    assert after - before >= 3
+
+
+def test_a_key_the_provider_does_not_know_is_refused_clearly(
+    start_orthanc_a: StartOrthanc,
+    provider: Provider,
+    protected: ProtectedServer,
+    tmp_path: Path,
+) -> None:
+    unknown = write_client_key(tmp_path, "unknown")
+    servers = {
+        SERVER: oauth_server(provider, protected),
+        "unknown-key": private_key_jwt_server(provider, protected, unknown, ClientKeyId=JWT_KEY_ID),
+    }
+    orthanc = start_orthanc_a(servers=servers)
+    client = client_for(orthanc)
+    wait_authorized(client)
+    refused = wait_for(
+        "the unknown key refused",
+        lambda: (s := server_status(client, "unknown-key"))["State"] == "Failed" and s,
+    )
+    assert refused["LastError"] == "invalid_client: client authentication failed (HTTP 401)"
+    assert "unknown-key: " in orthanc.log()
+    assert qido_studies(client).status_code == 200
+    key_lines = [line for line in unknown.private_key_pem().splitlines() if "-----" not in line]
+    for text in [orthanc.log(), *ANSWERS]:
+        assert not any(line in text for line in key_lines)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from orthanc_dicomweb_oauth.configuration import LoadedConfiguration, load_configuration
 
@@ -38,6 +39,12 @@ def load(
     )
 
 
+def secret_of(loaded: LoadedConfiguration, server: str) -> str:
+    credential = loaded.servers[server].token_endpoint.credential
+    assert isinstance(credential, SecretStr)
+    return credential.get_secret_value()
+
+
 def only_error(loaded: LoadedConfiguration) -> str:
     assert len(loaded.errors) == 1, [str(error) for error in loaded.errors]
     message = str(loaded.errors[0])
@@ -50,7 +57,7 @@ def test_a_complete_server() -> None:
     assert loaded.errors == ()
     server = loaded.servers["azure"]
     endpoint = server.token_endpoint
-    assert endpoint.client_secret.get_secret_value() == CLIENT_SECRET
+    assert secret_of(loaded, "azure") == CLIENT_SECRET
     assert endpoint.auth_method == "client_secret_post"
     assert endpoint.scope == "https://dicom.healthcareapis.azure.com/.default"
     assert (endpoint.verify_peer, endpoint.ca_certificates, endpoint.proxy) == (True, None, None)
@@ -63,12 +70,12 @@ def test_secret_from_a_file_without_its_trailing_newline(tmp_path: Path) -> None
     secret_file = tmp_path / "secret"
     secret_file.write_text(CLIENT_SECRET + "\n")
     loaded = load({"s": section(ClientSecretEnv=None, ClientSecretFile=str(secret_file))})
-    assert loaded.servers["s"].token_endpoint.client_secret.get_secret_value() == CLIENT_SECRET
+    assert secret_of(loaded, "s") == CLIENT_SECRET
 
 
 def test_literal_secret() -> None:
     loaded = load({"s": section(ClientSecretEnv=None, ClientSecret=CLIENT_SECRET)})
-    assert loaded.servers["s"].token_endpoint.client_secret.get_secret_value() == CLIENT_SECRET
+    assert secret_of(loaded, "s") == CLIENT_SECRET
 
 
 def test_dicomweb_servers_entry_is_the_base() -> None:
@@ -206,11 +213,11 @@ def test_one_broken_server_leaves_the_others() -> None:
             "DicomWebOAuth.Servers.s.RefreshMarginRatio: Input should be less than or equal to 0.5",
         ),
         (
-            {"s": section(ClientAuthMethod="private_key_jwt")},
+            {"s": section(ClientAuthMethod="tls_client_auth")},
             {},
             None,
-            "DicomWebOAuth.Servers.s.ClientAuthMethod: Input should be 'client_secret_post' or "
-            "'client_secret_basic'",
+            "DicomWebOAuth.Servers.s.ClientAuthMethod: Input should be 'client_secret_post', "
+            "'client_secret_basic' or 'private_key_jwt'",
         ),
         (
             {"s": section(TokenRequestParameters={"audience": 1})},

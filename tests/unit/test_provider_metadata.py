@@ -93,3 +93,35 @@ def test_no_metadata_anywhere() -> None:
     with pytest.raises(TokenRequestError) as unavailable:
         discover_token_endpoint(ISSUER, "client_secret_basic", False, lambda url: (503, b""))
     assert unavailable.value.transient
+
+
+def test_the_assertion_algorithm_must_be_supported() -> None:
+    document = {
+        **METADATA,
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256"],
+    }
+
+    def parse_signed(metadata: object, algorithm: str) -> str:
+        return token_endpoint_from_metadata(
+            ISSUER,
+            "URL",
+            json.dumps(metadata).encode(),
+            "private_key_jwt",
+            allow_http=False,
+            signing_algorithm=algorithm,
+        )
+
+    assert parse_signed(document, "PS256") == METADATA["token_endpoint"]
+    with pytest.raises(TokenRequestError) as caught:
+        parse_signed(document, "ES256")
+    assert str(caught.value) == (
+        "the provider does not support ES256 at its token endpoint (it supports: RS256, "
+        "PS256): set ClientAssertionAlgorithm to one of them"
+    )
+    unsaid = {
+        key: value
+        for key, value in document.items()
+        if key != "token_endpoint_auth_signing_alg_values_supported"
+    }
+    assert parse_signed(unsaid, "ES256") == METADATA["token_endpoint"]
