@@ -9,22 +9,83 @@ so. Tokens are JWTs signed with a throw-away key.
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
 import json
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 from werkzeug import Request, Response
 from werkzeug.serving import make_server
+
+from .client_keys import ClientKeyFiles, write_client_key
 
 CLIENT_ID = "6c1f0c4e-orthanc"
 CLIENT_SECRET = "emulated-secret+with/special=chars"
 TENANT = "00000000-0000-0000-0000-00000000beef"
 _KEY = RSAKey.generate_key(2048, parameters={"kid": "emulation"})
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+# The public key registered at the emulated providers has this id (Keycloak's JWKS).
+CLIENT_KEY_ID = "orthanc-2026"
+KEYCLOAK_ISSUER = "https://keycloak.example.com/realms/imaging"
+_SEEN_ASSERTIONS: set[str] = set()
+
+
+@functools.cache
+def client_key() -> ClientKeyFiles:
+    """The client's key pair and certificate, as registered at the emulated providers."""
+    return write_client_key(Path(tempfile.mkdtemp(prefix="emulated-client-")), "orthanc")
+
+
+def _registered_thumbprints() -> dict[str, str]:
+    der = x509.load_pem_x509_certificate(client_key().certificate.read_bytes()).public_bytes(
+        serialization.Encoding.DER
+    )
+    digests = {"x5t#S256": hashlib.sha256(der), "x5t": hashlib.sha1(der)}  # noqa: S324
+    return {
+        name: base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+        for name, digest in digests.items()
+    }
+
+
+class _AssertionRefusedError(Exception):
+    pass
+
+
+def _verified_assertion(request: Request, audiences: set[str]) -> dict[str, Any]:
+    """RFC 7523 §3 checks of a client assertion signed with the registered key."""
+    if request.form.get("client_assertion_type") != ASSERTION_TYPE:
+        raise _AssertionRefusedError("client_assertion_type")
+    try:
+        token = jwt.decode(
+            request.form.get("client_assertion", ""),
+            RSAKey.import_key(client_key().public_jwk),
+            algorithms=["RS256", "PS256"],
+        )
+    except (JoseError, ValueError):
+        raise _AssertionRefusedError("signature") from None
+    claims = dict(token.claims)
+    now = time.time()
+    if not (claims.get("iss") == claims.get("sub") == CLIENT_ID):
+        raise _AssertionRefusedError("issuer")
+    if claims.get("aud") not in audiences:
+        raise _AssertionRefusedError("audience")
+    if not isinstance(claims.get("exp"), int) or not now < claims["exp"] <= now + 600:
+        raise _AssertionRefusedError("time")
+    if claims.get("jti") in _SEEN_ASSERTIONS:
+        raise _AssertionRefusedError("replay")
+    _SEEN_ASSERTIONS.add(str(claims.get("jti")))
+    return {"header": dict(token.header), **claims}
 
 
 def _sign(claims: dict[str, Any], lifetime: int) -> str:
@@ -71,6 +132,10 @@ def entra_v2(request: Request) -> Response:
     """Entra ID v2: scope `<resource>/.default`, expires_in a number."""
     if _post_credentials(request) != (CLIENT_ID, CLIENT_SECRET):
         return _error(401, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
+    return _entra_v2_answer(request)
+
+
+def _entra_v2_answer(request: Request) -> Response:
     if request.form.get("scope") != "https://dicom.healthcareapis.azure.com/.default":
         return _error(
             400, "invalid_scope", "AADSTS70011: The provided value for scope is not valid."
@@ -79,6 +144,35 @@ def entra_v2(request: Request) -> Response:
     return _json(
         {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}
     )
+
+
+def entra_v2_certificate(request: Request) -> Response:
+    """Entra ID v2 with certificate credentials: the assertion names the uploaded
+    certificate by its thumbprint (`x5t#S256` or `x5t`), its `aud` is the token endpoint,
+    its `exp` at most 10 minutes ahead; `client_id` is in the form."""
+    if request.form.get("client_id") != CLIENT_ID:
+        return _error(
+            400,
+            "invalid_request",
+            "AADSTS900144: The request body must contain the following parameter: 'client_id'.",
+        )
+    failed = _error(
+        401, "invalid_client", "AADSTS700027: Client assertion failed signature validation."
+    )
+    try:
+        assertion = _verified_assertion(request, {request.base_url})
+    except _AssertionRefusedError as refused:
+        if str(refused) == "time":
+            return _error(
+                401,
+                "invalid_client",
+                "AADSTS700024: Client assertion is not within its valid time range.",
+            )
+        return failed
+    header = assertion["header"]
+    if not any(header.get(name) == value for name, value in _registered_thumbprints().items()):
+        return failed
+    return _entra_v2_answer(request)
 
 
 def entra_v1(request: Request) -> Response:
@@ -106,9 +200,13 @@ def keycloak(request: Request) -> Response:
     """Keycloak: 300 s tokens; Basic credentials must be form-urlencoded (RFC 6749 §2.3.1)."""
     if (_basic_credentials(request) or _post_credentials(request)) != (CLIENT_ID, CLIENT_SECRET):
         return _error(401, "unauthorized_client", "Invalid client or Invalid client credentials")
+    return _keycloak_answer()
+
+
+def _keycloak_answer() -> Response:
     token = _sign(
         {
-            "iss": "https://keycloak.example.com/realms/imaging",
+            "iss": KEYCLOAK_ISSUER,
             "aud": "dicomweb",
             "azp": CLIENT_ID,
             "scope": "profile email",
@@ -125,6 +223,18 @@ def keycloak(request: Request) -> Response:
             "scope": "profile email",
         }
     )
+
+
+def keycloak_signed_jwt(request: Request) -> Response:
+    """Keycloak's "Signed JWT" client authenticator: the key from the client's JWKS by
+    `kid`; `aud` the realm's issuer or token endpoint."""
+    try:
+        assertion = _verified_assertion(request, {KEYCLOAK_ISSUER, request.base_url})
+    except _AssertionRefusedError:
+        return _error(401, "unauthorized_client", "Invalid client or Invalid client credentials")
+    if assertion["header"].get("kid") not in (None, CLIENT_KEY_ID):
+        return _error(401, "unauthorized_client", "Invalid client or Invalid client credentials")
+    return _keycloak_answer()
 
 
 def auth0(request: Request) -> Response:
@@ -193,8 +303,10 @@ def okta(request: Request) -> Response:
 
 EMULATIONS: dict[str, Callable[[Request], Response]] = {
     "/entra-v2": entra_v2,
+    "/entra-v2-certificate": entra_v2_certificate,
     "/entra-v1": entra_v1,
     "/keycloak": keycloak,
+    "/keycloak-signed-jwt": keycloak_signed_jwt,
     "/auth0": auth0,
     "/okta": okta,
 }

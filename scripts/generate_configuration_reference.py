@@ -67,8 +67,8 @@ With `client_secret_post` (the default) and `client_secret_basic`, exactly one o
 `private_key_jwt`, no secret is shared: exactly one of `ClientPrivateKeyFile` and
 `ClientPrivateKeyEnv` gives the client's private key, which signs a new assertion (a JWT
 with `iss` = `sub` = the client id, `aud` = the token endpoint, a unique `jti` and an
-`exp` ASSERTION_LIFETIME s ahead) for each token request; `ClientKeyId` and `ClientCertificateFile` tell the
-provider which of its registered keys verifies it.
+`exp` ASSERTION_LIFETIME s ahead) for each token request; `ClientKeyId` and
+`ClientCertificateFile` tell the provider which of its registered keys verifies it.
 
 Secrets and keys are read once, when the configuration is loaded; rotating them means
 restarting Orthanc. A missing environment variable, an unreadable or empty file are errors
@@ -121,9 +121,11 @@ def _table(model: type[BaseModel]) -> list[str]:
 
 
 def render() -> str:
-    introduction = INTRODUCTION.replace("MAX_LIFETIME", f"{MAX_TRUSTED_LIFETIME:.0f}").replace(
-        "JITTER", f"{REFRESH_JITTER:.0%}"
-    ).replace("ASSERTION_LIFETIME", str(ASSERTION_LIFETIME))
+    introduction = (
+        INTRODUCTION.replace("MAX_LIFETIME", f"{MAX_TRUSTED_LIFETIME:.0f}")
+        .replace("JITTER", f"{REFRESH_JITTER:.0%}")
+        .replace("ASSERTION_LIFETIME", str(ASSERTION_LIFETIME))
+    )
     parts = [
         introduction,
         "## `DicomWebOAuth`\n",

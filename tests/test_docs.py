@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from local_rig.client_keys import write_client_key
 from orthanc_dicomweb_oauth.configuration import load_configuration
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,8 +46,17 @@ def test_example_configurations_load(block: str, tmp_path: Path) -> None:
         stand_in = tmp_path / f"secret-{number}"
         stand_in.write_text("example-secret\n")
         block = block.replace(f'"{path}"', f'"{stand_in}"')
+    # So are a private key and its certificate.
+    key_files = write_client_key(tmp_path, "example")
+    for key, stand_in in (
+        ("ClientPrivateKeyFile", key_files.private_key),
+        ("ClientCertificateFile", key_files.certificate),
+    ):
+        block = re.sub(rf'"{key}":\s*"[^"]+"', f'"{key}": "{stand_in}"', block)
     document = json.loads(block if block.lstrip().startswith("{") else "{" + block + "}")
-    variables = re.findall(r'"ClientSecretEnv":\s*"([^"]+)"', block)
-    loaded = load_configuration(document, environ=dict.fromkeys(variables, "example-secret"))
+    environ = dict.fromkeys(re.findall(r'"ClientSecretEnv":\s*"([^"]+)"', block), "example-secret")
+    for variable in re.findall(r'"ClientPrivateKeyEnv":\s*"([^"]+)"', block):
+        environ[variable] = key_files.private_key_pem()
+    loaded = load_configuration(document, environ=environ)
     assert loaded.errors == ()
     assert loaded.servers

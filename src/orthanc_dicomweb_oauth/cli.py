@@ -157,8 +157,17 @@ def _print_text(
 
 
 def _print_client_key(result: ServerCheck, out: TextIO) -> None:
-    for fact, value in (result.client_key or {}).items():
-        print(f"  client key {fact}: {value}", file=out)
+    key = result.client_key
+    if key is None:
+        return
+    key_id = f"key id {key['KeyId']}" if "KeyId" in key else "no key id"
+    print(f"  client key: {key['Algorithm']}, {key_id}", file=out)
+    if "CertificateThumbprint" in key:
+        print(
+            f"  certificate: thumbprint {key['CertificateThumbprint']}, valid until "
+            f"{key['CertificateNotAfter']}, sent as {key['ThumbprintHeaders']}",
+            file=out,
+        )
 
 
 def _claim_text(claim: str, value: Any) -> str:

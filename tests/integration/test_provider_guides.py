@@ -12,7 +12,7 @@ import pytest
 from _pytest.mark import ParameterSet
 from pytest_httpserver import HTTPServer
 
-from local_rig.provider_emulations import CLIENT_SECRET, EMULATIONS
+from local_rig.provider_emulations import CLIENT_SECRET, EMULATIONS, client_key
 from orthanc_dicomweb_oauth.cli import run_check
 
 GUIDES = Path(__file__).resolve().parents[2] / "docs" / "providers"
@@ -48,6 +48,11 @@ def test_guide_example_against_its_emulation(
         secret_file.write_text(CLIENT_SECRET + "\n")
         if "ClientSecretFile" in server:
             server["ClientSecretFile"] = str(secret_file)
+        # The key pair and certificate the emulated provider has registered.
+        if "ClientPrivateKeyFile" in server:
+            server["ClientPrivateKeyFile"] = str(client_key().private_key)
+        if "ClientCertificateFile" in server:
+            server["ClientCertificateFile"] = str(client_key().certificate)
     config_file = tmp_path / "orthanc.json"
     config_file.write_text(json.dumps(document))
     variables = re.findall(r'"ClientSecretEnv":\s*"([^"]+)"', config)
@@ -61,6 +66,8 @@ def test_guide_example_against_its_emulation(
         out=out,
     )
     assert code == 0, out.getvalue()
+    key_lines = [line for line in client_key().private_key_pem().splitlines() if "---" not in line]
+    assert not any(line in out.getvalue() for line in key_lines)
     assert _without_numbers(out.getvalue().splitlines()[0]) == _without_numbers(first_line)
 
 
