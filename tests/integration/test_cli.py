@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,8 @@ from typing import Any
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
+
+from local_rig.client_keys import write_client_key
 
 from ..helpers import CLIENT_SECRET, make_jwt
 
@@ -165,3 +168,41 @@ def test_probe_explains_401_and_403(token_server: HTTPServer, tmp_path: Path) ->
     result = run_check(oauth_config(token_server, s={}), tmp_path, "--probe")
     assert result.returncode == 1
     assert "HTTP 403, the token is valid but not allowed" in result.stdout
+
+
+def test_private_key_jwt_shows_the_key_id_and_thumbprint_never_the_key(
+    token_server: HTTPServer, tmp_path: Path
+) -> None:
+    key = write_client_key(tmp_path, "client")
+    token = {"access_token": JWT, "token_type": "Bearer", "expires_in": 600}
+    token_server.expect_request("/token", method="POST").respond_with_json(token)
+    config = oauth_config(
+        token_server,
+        signed={
+            "ClientAuthMethod": "private_key_jwt",
+            "ClientPrivateKeyEnv": "CLIENT_KEY",
+            "ClientKeyId": "orthanc-1",
+            "ClientCertificateFile": str(key.certificate),
+        },
+    )
+    server = config["DicomWebOAuth"]["Servers"]["signed"]
+    del server["ClientSecretEnv"]
+    env = {"CLIENT_KEY": key.private_key_pem()}
+    text = run_check(config, tmp_path, env=env)
+    assert text.returncode == 0, text.stdout
+    lines = text.stdout.splitlines()
+    assert (
+        lines[0] == "signed: OK token valid for 600 s (lifetime from expires_in, private_key_jwt)"
+    )
+    assert lines[1] == "  client key: RS256, key id orthanc-1"
+    assert re.fullmatch(
+        r"  certificate: thumbprint [0-9A-F]{40}, valid until \S+, sent as x5t#S256, x5t",
+        lines[2],
+    )
+    as_json = run_check(config, tmp_path, "--json", env=env)
+    described = json.loads(as_json.stdout)["servers"]["signed"]["client_key"]
+    assert described["KeyId"] == "orthanc-1"
+    assert described["CertificateThumbprint"] in lines[2]
+    key_lines = [line for line in key.private_key_pem().splitlines() if "-----" not in line]
+    for output in (text.stdout, text.stderr, as_json.stdout, as_json.stderr):
+        assert not any(line in output for line in key_lines)
