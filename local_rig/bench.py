@@ -9,7 +9,8 @@ docs/performance.md) or `python -m local_rig.bench --smoke` (a tiny run, for the
    sent against refreshes needed, and the latency of a cached read.
 3. Idle cost: CPU of Orthanc managing 10 servers, against Orthanc without the plugin,
    and the time the plugin adds to Orthanc's start.
-4. Scale: 100 servers: how spread their token requests are, and all authorized.
+4. Scale: 100 servers on four token lifetimes (20 s to 1 h): how many token requests the
+   provider gets in its busiest second, at start and after, and all authorized.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from werkzeug.serving import make_server
 
 from orthanc_dicomweb_oauth.configuration import load_configuration
 from orthanc_dicomweb_oauth.keeper_factory import create_server_tokens
+from orthanc_dicomweb_oauth.service import START_SPREAD_PER_SERVER
 
 from .services import (
     CLIENT_SECRET,
@@ -56,19 +58,31 @@ from .services import (
     plugin_environment,
 )
 
+# Token lifetimes of the scale section's clients: a short test setting, Keycloak's
+# default-ish minute and five minutes, Entra ID's hour.
+SCALE_LIFETIMES = (20, 60, 300, 3600)
 CLIENTS = [
     {
-        "client_id": "bench",
+        "client_id": client_id,
         "client_secret": CLIENT_SECRET,
         "token_endpoint_auth_method": "client_secret_post",
+        **({"token_ttl": lifetime} if lifetime else {}),
     }
+    for client_id, lifetime in [
+        ("bench", None),
+        *((f"scale-{lifetime}", lifetime) for lifetime in SCALE_LIFETIMES),
+    ]
 ]
+# Servers' first token requests are 20 ms apart (service.START_SPREAD_PER_SERVER): 50 a
+# second by design, and 10 % more for thread scheduling.
+START_SPREAD_LIMIT = round(1.1 / START_SPREAD_PER_SERVER)
 GOALS = {
     "throughput_ratio": "at least 0.98",
     "memory_added_mib": "at most 10 MiB",
     "extra_token_requests": "0 (requests sent = refreshes needed)",
     "cached_read_p50_us": "under 10 µs",
     "start_added_ms": "under 50 ms, nothing blocking",
+    "busiest_second": f"at most {START_SPREAD_LIMIT} at start (20 ms apart), no more after",
 }
 
 
@@ -111,8 +125,13 @@ def peak_rss_mib(orthanc: Orthanc) -> float:
     return _status_mib(orthanc, "VmHWM")
 
 
-def current_rss_mib(orthanc: Orthanc) -> float:
-    return _status_mib(orthanc, "VmRSS")
+def rss_split_mib(orthanc: Orthanc) -> dict[str, float]:
+    """Resident memory, and its part that is the process's own (anonymous: heap, stacks)
+    and that mapped from files (libraries, shared with other processes, reclaimable)."""
+    return {
+        field.lower(): round(_status_mib(orthanc, name), 1)
+        for field, name in (("Total", "VmRSS"), ("Anonymous", "RssAnon"), ("Files", "RssFile"))
+    }
 
 
 def cpu_seconds(orthanc: Orthanc) -> float:
@@ -187,25 +206,30 @@ def image_path(
         env={"BENCH_SECRET": CLIENT_SECRET},
         verbose=False,
     )
-    static = Orthanc(
-        "bench-static",
-        work,
-        work,
-        {
-            "Plugins": [str(PYTHON_PLUGIN), str(DICOMWEB_PLUGIN)],
-            "DicomWeb": {"Enable": True, "Servers": {"remote": server}},
-        },
-        verbose=False,
+    # Two identical static arms: how far apart they end tells the noise of a peak.
+    static, control = (
+        Orthanc(
+            name,
+            work,
+            work,
+            {
+                "Plugins": [str(PYTHON_PLUGIN), str(DICOMWEB_PLUGIN)],
+                "DicomWeb": {"Enable": True, "Servers": {"remote": server}},
+            },
+            verbose=False,
+        )
+        for name in ("bench-static", "bench-control")
     )
-    managed.start()
-    static.start()
+    processes = {"managed": managed, "static": static, "control": control}
+    for process in processes.values():
+        process.start()
     try:
         clients = {
-            "managed": httpx2.Client(base_url=managed.url, timeout=900),
-            "static": httpx2.Client(base_url=static.url, timeout=900),
+            arm: httpx2.Client(base_url=process.url, timeout=900)
+            for arm, process in processes.items()
         }
         _wait_valid(clients["managed"], ["remote"])
-        idle_rss = {"managed": current_rss_mib(managed), "static": current_rss_mib(static)}
+        idle_rss = {arm: rss_split_mib(process) for arm, process in processes.items()}
         studies = {}
         for arm, client in clients.items():
             for data in files:
@@ -217,11 +241,12 @@ def image_path(
         figures: dict[str, dict[str, list[float]]] = {
             arm: {"stow": [], "retrieve": []} for arm in clients
         }
+        arms = list(clients.items())
         for round_number in range(rounds):
-            # Each arm goes first in every other round: no arm always finds warm caches.
-            order = list(clients.items())[:: 1 if round_number % 2 == 0 else -1]
-            for arm, client in order:
-                if arm == "static":  # a fresh valid token, as a person would paste it
+            # The arms take turns going first: no arm always finds warm caches.
+            shift = round_number % len(arms)
+            for arm, client in arms[shift:] + arms[:shift]:
+                if arm != "managed":  # a fresh valid token, as a person would paste it
                     token = provider.issue_token("bench")
                     client.put(
                         "/dicom-web/servers/remote",
@@ -242,18 +267,19 @@ def image_path(
                 "static_mb_s": round(medians["static"], 1),
                 "ratio": round(medians["managed"] / medians["static"], 3),
             }
-        result["rss_after_start_mib"] = {arm: round(value, 1) for arm, value in idle_rss.items()}
+        result["rss_after_start_mib"] = idle_rss
         result["peak_rss_mib"] = {
-            "managed": round(peak_rss_mib(managed), 1),
-            "static": round(peak_rss_mib(static), 1),
+            arm: round(peak_rss_mib(process), 1) for arm, process in processes.items()
         }
-        result["memory_added_mib"] = round(
-            result["peak_rss_mib"]["managed"] - result["peak_rss_mib"]["static"], 1
+        peaks = result["peak_rss_mib"]
+        result["memory_added_mib"] = round(peaks["managed"] - peaks["static"], 1)
+        result["peak_difference_between_identical_arms_mib"] = round(
+            abs(peaks["control"] - peaks["static"]), 1
         )
         return result
     finally:
-        managed.stop()
-        static.stop()
+        for process in processes.values():
+            process.stop()
 
 
 IMPORT_PROBE = """
@@ -453,14 +479,17 @@ def idle_cost(work: Path, rig: dict[str, Any], seconds: float, starts: int) -> d
 
 def scale(work: Path, rig: dict[str, Any], servers_count: int, seconds: float) -> dict[str, Any]:
     provider, protected, entry = rig["provider"], rig["protected"], rig["entry"]
+    lifetime_of = {
+        f"pacs-{n:03d}": SCALE_LIFETIMES[n % len(SCALE_LIFETIMES)] for n in range(servers_count)
+    }
     servers = {
-        f"pacs-{n:03d}": {
+        name: {
             "Url": protected.url,
             "TokenEndpoint": provider.token_endpoint,
-            "ClientId": "bench",
+            "ClientId": f"scale-{lifetime}",
             "ClientSecretEnv": "BENCH_SECRET",
         }
-        for n in range(servers_count)
+        for name, lifetime in lifetime_of.items()
     }
     orthanc = Orthanc(
         "scale",
@@ -476,29 +505,46 @@ def scale(work: Path, rig: dict[str, Any], servers_count: int, seconds: float) -
         env={"BENCH_SECRET": CLIENT_SECRET},
         verbose=False,
     )
+    started = int(time.time())
     orthanc.start()
     try:
         client = httpx2.Client(base_url=orthanc.url, timeout=120)
         _wait_valid(client, list(servers), timeout=120)
+        settled = int(time.time()) + 1
         time.sleep(seconds)
         listed = client.get("/dicomweb-oauth/servers").json()["Servers"]
-        due = sorted(s["NextTokenRequestIn"] for s in listed.values())
-        busiest = max(sum(1 for d in due if start <= d < start + 1) for start in due)
+        ended = int(time.time())
         tested = [
             client.post(f"/dicomweb-oauth/servers/{name}/test").status_code for name in servers
         ]
-        return {
-            "servers": servers_count,
-            "seconds": seconds,
-            "valid": sum(s["State"] == "Valid" for s in listed.values()),
-            "refreshes": sum(s["Refreshes"] for s in listed.values()),
-            "failures": sum(s["Failures"] for s in listed.values()),
-            "next_requests_spread_s": [due[0], due[-1]],
-            "most_requests_due_in_one_second": busiest,
-            "qido_ok": sum(code == 200 for code in tested),
-        }
     finally:
         orthanc.stop()
+    per_second = {int(second): count for second, count in provider.stats()["perSecond"].items()}
+
+    def busiest(first: int, last: int) -> int:
+        return max((per_second.get(second, 0) for second in range(first, last + 1)), default=0)
+
+    by_lifetime = {
+        str(lifetime): sorted(
+            listed[name]["Refreshes"] for name, group in lifetime_of.items() if group == lifetime
+        )
+        for lifetime in SCALE_LIFETIMES
+    }
+    return {
+        "servers": servers_count,
+        "lifetimes_s": list(SCALE_LIFETIMES),
+        "seconds": seconds,
+        "valid": sum(s["State"] == "Valid" for s in listed.values()),
+        "failures": sum(s["Failures"] for s in listed.values()),
+        "tokens_per_server_by_lifetime": {
+            lifetime: {"min": counts[0], "max": counts[-1]}
+            for lifetime, counts in by_lifetime.items()
+        },
+        "token_requests": sum(per_second.get(s, 0) for s in range(started, ended + 1)),
+        "busiest_second_at_start": busiest(started, settled),
+        "busiest_second_after_start": busiest(settled + 1, ended),
+        "qido_ok": sum(code == 200 for code in tested),
+    }
 
 
 # -- Running it ----------------------------------------------------------------------
@@ -542,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
             results["idle"] = idle_cost(work, rig, 3 if smoke else 60, 1 if smoke else 9)
             say(json.dumps(results["idle"], indent=2))
             say("4. Scale")
-            results["scale"] = scale(work, rig, 10 if smoke else 100, 5 if smoke else 60)
+            results["scale"] = scale(work, rig, 10 if smoke else 100, 5 if smoke else 120)
             say(json.dumps(results["scale"], indent=2))
         finally:
             for stop in reversed(rig["stops"]):
@@ -579,6 +625,7 @@ def _start_rig(work: Path, token_ttl: int) -> dict[str, Any]:
 
 def goal_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     image, keeper, idle = results["image_path"], results["token_keeper"], results["idle"]
+    scale = results["scale"]
     rows = [
         (
             "STOW-RS throughput ratio (managed / static)",
@@ -600,14 +647,24 @@ def goal_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         ),
         (
             "Memory added after start, before any transfer (MiB)",
-            round(
-                image["rss_after_start_mib"]["managed"] - image["rss_after_start_mib"]["static"], 1
-            ),
+            added_after_start(image)["total"],
             GOALS["memory_added_mib"],
-            round(
-                image["rss_after_start_mib"]["managed"] - image["rss_after_start_mib"]["static"], 1
-            )
-            <= 10,
+            added_after_start(image)["total"] <= 10,
+        ),
+        (
+            f"Token requests in the provider's busiest second, {scale['servers']} servers: "
+            "at start / after",
+            f"{scale['busiest_second_at_start']} / {scale['busiest_second_after_start']}",
+            GOALS["busiest_second"],
+            scale["busiest_second_at_start"] <= START_SPREAD_LIMIT
+            and scale["busiest_second_after_start"] <= scale["busiest_second_at_start"],
+        ),
+        (
+            f"Servers authorized at the end, {scale['servers']} servers on "
+            f"{len(scale['lifetimes_s'])} lifetimes",
+            f"{scale['valid']} / {scale['servers']}",
+            "all",
+            scale["valid"] == scale["servers"] == scale["qido_ok"],
         ),
         (
             "Extra token requests (64 threads)",
@@ -637,30 +694,52 @@ def summary(results: dict[str, Any]) -> str:
     )
 
 
+def added_after_start(image: dict[str, Any]) -> dict[str, float]:
+    managed, static = (
+        image["rss_after_start_mib"]["managed"],
+        image["rss_after_start_mib"]["static"],
+    )
+    return {part: round(managed[part] - static[part], 1) for part in managed}
+
+
 def _misses(results: dict[str, Any]) -> list[str]:
-    image = results["image_path"]
-    after_start = image["rss_after_start_mib"]
-    added_after_start = round(after_start["managed"] - after_start["static"], 1)
-    if image["memory_added_mib"] <= 10 and added_after_start <= 10:
+    missed = [row for row in goal_rows(results) if row[3] != "yes"]
+    if not missed:
         return []
-    costs = image["import_rss_mib"]
-    parts = ", ".join(f"`{name}` {value} MiB" for name, value in costs.items() if name != "total")
-    return [
-        "## Where a goal is missed, and why",
-        "",
-        f"Memory: the plugin adds {image['memory_added_mib']} MiB to Orthanc's peak and "
-        f"{added_after_start} MiB after start, before any transfer ({after_start['managed']} "
-        f"against {after_start['static']} MiB), not 10. After start, most of it is the "
-        "Python modules the plugin imports into Orthanc's interpreter, measured one after the "
-        f"other in that interpreter: {parts} ({costs['total']} MiB in all). Both arms move "
-        "the same bytes through the same C++ code and image data never passes through "
-        "Python; this benchmark does not break down why the difference at peak is larger, "
-        "and in this project's runs it varied far more from run to run than the difference "
-        "after start. Meeting 10 MiB means replacing pydantic, httpx2 or Authlib by lighter "
-        "code, against the project's choice of libraries made for the field: a decision for "
-        "the maintainers.",
-        "",
-    ]
+    lines = ["## Where a goal is missed, and why", ""]
+    image = results["image_path"]
+    if any("memory" in row[0].lower() for row in missed):
+        added = added_after_start(image)
+        costs = image["import_rss_mib"]
+        parts = ", ".join(f"`{name}` {value}" for name, value in costs.items() if name != "total")
+        peaks = image["peak_rss_mib"]
+        lines += [
+            f"Memory: the plugin adds {added['total']} MiB to Orthanc after start, before any "
+            f"transfer: {added['anonymous']} MiB of its own memory (Python objects, heap, "
+            f"stacks) and {added['files']} MiB of libraries mapped from files (shared with "
+            "other processes using them, and reclaimable). Most of it is what the plugin "
+            "imports into Orthanc's interpreter, measured one import after the other in that "
+            f"interpreter (MiB): {parts}, {costs['total']} in all. Authlib's httpx "
+            "integration alone loads about a hundred modules (its OAuth 1 and OpenID "
+            "clients come with it), pydantic and cryptography bring large compiled "
+            "extensions. Meeting 10 MiB means replacing pydantic, httpx2 or Authlib by "
+            "lighter hand-written code, against the project's choice of libraries made for "
+            "the field: a decision for the maintainers.",
+            "",
+            f"At peak, the managed arm ended {image['memory_added_mib']} MiB above the static "
+            f"one ({peaks['managed']} against {peaks['static']} MiB). Two identical static "
+            f"arms ended {image['peak_difference_between_identical_arms_mib']} MiB apart "
+            f"({peaks['static']} and {peaks['control']} MiB): Orthanc's peak depends on how "
+            "its heap grew during the transfers more than on the plugin, and beyond the "
+            "difference after start this run cannot attribute the peak difference to the "
+            "plugin. Image data never passes through Python: both arms move it through the "
+            "same C++ code.",
+            "",
+        ]
+    for name, value, goal, _ in missed:
+        if "memory" not in name.lower():
+            lines += [f"{name}: {value}, goal {goal}. This run does not explain it.", ""]
+    return lines
 
 
 def performance_document(results: dict[str, Any]) -> str:

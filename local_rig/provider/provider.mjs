@@ -3,12 +3,13 @@
 //
 // Usage: node provider.mjs CONFIG.json
 // CONFIG: { port, issuer, audience, accessTokenTTL, keyFile,
-//           clients: [{ client_id, client_secret, token_endpoint_auth_method }
+//           clients: [{ client_id, client_secret, token_endpoint_auth_method, token_ttl? }
 //                     | { client_id, token_endpoint_auth_method: 'private_key_jwt', jwks }] }
+// A client's token_ttl, when given, replaces accessTokenTTL for its tokens.
 //
 // node-oidc-provider accepts client_secret_basic and client_secret_post interchangeably,
 // so this wrapper enforces each client's registered method and counts, per client and
-// method, the token requests it answered (GET /test/stats). private_key_jwt assertions are
+// method, the token requests it answered, and per second of the clock (GET /test/stats). private_key_jwt assertions are
 // checked by node-oidc-provider itself against the client's registered jwks.
 import fs from 'node:fs';
 import { generateKeyPair, exportJWK } from 'jose';
@@ -27,14 +28,15 @@ async function signingKeys() {
   return jwks;
 }
 
-const clients = config.clients.map((client) => ({
+const tokenTTLOf = new Map(config.clients.map((c) => [c.client_id, c.token_ttl]));
+const clients = config.clients.map(({ token_ttl: _, ...client }) => ({
   grant_types: ['client_credentials'],
   response_types: [],
   redirect_uris: [],
   ...client,
 }));
 const methodOf = new Map(clients.map((c) => [c.client_id, c.token_endpoint_auth_method]));
-const stats = { tokens: {}, refused: {} };
+const stats = { tokens: {}, refused: {}, perSecond: {} };
 
 function count(table, client, method) {
   const key = `${client}:${method}`;
@@ -53,11 +55,11 @@ const provider = new Provider(config.issuer, {
       enabled: true,
       defaultResource: () => config.audience,
       useGrantedResource: () => true,
-      getResourceServerInfo: () => ({
+      getResourceServerInfo: (ctx, resource, client) => ({
         scope: 'dicom',
         audience: config.audience,
         accessTokenFormat: 'jwt',
-        accessTokenTTL: config.accessTokenTTL,
+        accessTokenTTL: tokenTTLOf.get(client.clientId) || config.accessTokenTTL,
       }),
     },
   },
@@ -108,6 +110,8 @@ provider.use(async (ctx, next) => {
     return;
   }
   count(stats.tokens, client, used);
+  const second = Math.floor(Date.now() / 1000);
+  stats.perSecond[second] = (stats.perSecond[second] || 0) + 1;
 });
 
 provider.listen(config.port, '127.0.0.1', () => {

@@ -25,11 +25,14 @@ def test_bench_smoke(tmp_path: Path) -> None:
     figures = json.loads(output.read_text())
     image = figures["image_path"]
     assert image["stow"]["managed_mb_s"] > 0 and image["retrieve"]["static_mb_s"] > 0
-    assert set(image["peak_rss_mib"]) == {"managed", "static"}
+    assert set(image["peak_rss_mib"]) == {"managed", "static", "control"}
+    assert image["rss_after_start_mib"]["managed"]["anonymous"] > 0
     keeper = figures["token_keeper"]
     assert keeper["extra_token_requests"] == 0
     assert keeper["token_requests_sent"] == keeper["refreshes_needed"] >= 1
     assert set(figures["idle"]["cpu_s_per_hour"]) == {"with", "without"}
     scale = figures["scale"]
     assert scale["valid"] == scale["servers"] == scale["qido_ok"]
+    assert scale["busiest_second_at_start"] >= 1
+    assert set(scale["tokens_per_server_by_lifetime"]) == {"20", "60", "300", "3600"}
     assert "Figure | value | goal | met" in result.stdout
