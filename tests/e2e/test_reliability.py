@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx2
 
+from local_rig.client_keys import write_client_key
 from local_rig.dicom_samples import study_instance
 from local_rig.services import CLIENT_SECRET, Orthanc, ProtectedServer, Provider, Validator
 
@@ -36,6 +37,13 @@ def broken_servers(
     def server(**keys: Any) -> dict[str, Any]:
         section = oauth_server(provider, protected, **keys)
         return {key: value for key, value in section.items() if value is not None}
+
+    key = write_client_key(work / "keys", "key")
+    other_key = write_client_key(work / "keys", "other")
+
+    def signed(**keys: Any) -> dict[str, Any]:
+        keys = {"ClientPrivateKeyFile": str(key.private_key), **keys}
+        return server(ClientAuthMethod="private_key_jwt", **keys)
 
     cases: dict[str, tuple[Any, str]] = {
         "no-token-endpoint": (
@@ -111,8 +119,28 @@ def broken_servers(
             "TokenRequestParameters.audience: Input should be a valid",
         ),
         "unknown-auth-method": (
-            server(ClientAuthMethod="private_key_jwt"),
-            "ClientAuthMethod: Input should be 'client_secret_post' or",
+            server(ClientAuthMethod="tls_client_auth"),
+            "ClientAuthMethod: Input should be 'client_secret_post', 'client_secret_basic' or",
+        ),
+        "private-key-and-secret": (
+            signed(),
+            "ClientSecretEnv: is not used with ClientAuthMethod private_key_jwt: remove it",
+        ),
+        "private-key-not-pem": (
+            signed(ClientSecretEnv=None, ClientPrivateKeyFile=str(key.certificate)),
+            "ClientPrivateKeyFile: is not a PEM private key",
+        ),
+        "private-key-wrong-algorithm": (
+            signed(ClientSecretEnv=None, ClientAssertionAlgorithm="ES256"),
+            "ClientPrivateKeyFile: ES256 needs an EC key on P-256; this is an RSA key",
+        ),
+        "certificate-of-another-key": (
+            signed(ClientSecretEnv=None, ClientCertificateFile=str(other_key.certificate)),
+            "ClientCertificateFile: the certificate in ",
+        ),
+        "key-id-with-a-secret": (
+            server(ClientKeyId="orthanc-1"),
+            "ClientKeyId: is not used with ClientAuthMethod client_secret_post: remove it",
         ),
         "margin-too-large": (
             server(RefreshMarginRatio=0.9),
