@@ -44,6 +44,7 @@ from werkzeug.serving import make_server
 from orthanc_dicomweb_oauth.configuration import load_configuration
 from orthanc_dicomweb_oauth.keeper_factory import create_server_tokens
 
+from .installations import plugin_environment
 from .services import (
     CLIENT_SECRET,
     DICOMWEB_PLUGIN,
@@ -53,7 +54,6 @@ from .services import (
     ProtectedServer,
     Provider,
     Validator,
-    plugin_environment,
 )
 
 CLIENTS = [

@@ -25,6 +25,7 @@ from typing import Any
 import httpx2
 
 from .dicom_samples import study_instance
+from .installations import plugin_environment
 from .services import (
     DICOMWEB_PLUGIN,
     PYTHON_PLUGIN,
@@ -33,7 +34,6 @@ from .services import (
     Provider,
     Validator,
     missing_prerequisites,
-    plugin_environment,
     port_is_free,
 )
 

@@ -1,5 +1,6 @@
 """The plugin in a real Orthanc A, against a real OAuth2 provider and a bearer-protected
-Orthanc B behind nginx: every call goes through Orthanc A's REST API."""
+Orthanc B behind nginx: every call goes through Orthanc A's REST API. Each test that starts
+Orthanc A runs on every Orthanc generation chosen with ``--orthanc``."""
 
 from __future__ import annotations
 
@@ -18,11 +19,15 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import httpx2
+import pytest
 
 from local_rig.dicom_samples import study_instance
+from local_rig.installations import Installation
 from local_rig.services import CLIENT_SECRET, ProtectedServer, Provider, Validator
 
 from .conftest import ANSWERS, TOKEN_TTL, StartOrthanc, client_for, oauth_server
+
+pytestmark = pytest.mark.orthanc_generations
 
 SERVER = "protected"
 
@@ -509,12 +514,11 @@ dicomweb_oauth.register(install_change_callback=False)
 
 
 def test_a_site_script_can_register_the_plugin(
-    start_orthanc_a: StartOrthanc, entry_script: Path, tmp_path: Path
+    start_orthanc_a: StartOrthanc, orthanc_installation: Installation, tmp_path: Path
 ) -> None:
-    site_packages = entry_script.parents[2]
-    script = tmp_path / "site-script.py"
-    script.write_text(SITE_SCRIPT.format(site_packages=str(site_packages)))
-    orthanc = start_orthanc_a(PythonScript=str(script))
+    script = orthanc_installation.root.work_dir(tmp_path) / "site-script.py"
+    script.write_text(SITE_SCRIPT.format(site_packages=orthanc_installation.site_packages))
+    orthanc = start_orthanc_a(PythonScript=orthanc_installation.root.visible_path(script))
     client = client_for(orthanc)
     wait_authorized(client)
     assert qido_studies(client).status_code == 200

@@ -168,8 +168,10 @@ def test_a_refused_write_is_reported_once(
         # The status changes under the worker's lock, the line is logged just after it.
         wait_for(
             "the line saying it was written again",
-            lambda: "remote: DICOMweb server definition written again"
-            in [r.getMessage() for r in caplog.records],
+            lambda: (
+                "remote: DICOMweb server definition written again"
+                in [r.getMessage() for r in caplog.records]
+            ),
         )
     assert status["LastDefinitionError"] == "cannot write the server definition: Bad request"
     assert service.server_status("remote")["LastDefinitionError"] is None
