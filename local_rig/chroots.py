@@ -87,14 +87,15 @@ def chroot(suite: str) -> Path:
     with _locked(CHROOTS / f"{suite}.lock"):
         if (target / READY).exists():
             return target
-        if shutil.which("debootstrap") is None:
+        debootstrap = shutil.which("debootstrap", path="/usr/sbin:/usr/bin:/sbin:/bin")
+        if debootstrap is None:
             raise UnavailableError("debootstrap is not installed (scripts/setup installs it)")
         log_path = CHROOTS / f"{suite}.log"
         remove_tree(target)
         try:
             with log_path.open("w") as log:
-                _build(suite, target, log.fileno())
-        except (subprocess.CalledProcessError, OSError) as error:
+                _build(debootstrap, suite, target, log.fileno())
+        except (subprocess.CalledProcessError, OSError, UnavailableError) as error:
             remove_tree(target)
             message = f"building the {suite} chroot failed: {error}; see {log_path}"
             raise UnavailableError(message) from None
@@ -104,7 +105,7 @@ def chroot(suite: str) -> Path:
 def run_in(root: Path, argv: list[str], log: int) -> None:
     """Runs ``argv`` inside the chroot ``root`` as root, with a minimal environment."""
     subprocess.run(
-        ["chroot", str(root), *argv],
+        ["/usr/sbin/chroot", str(root), *argv],
         env=_CHROOT_ENV,
         stdin=subprocess.DEVNULL,
         stdout=log,
@@ -113,10 +114,10 @@ def run_in(root: Path, argv: list[str], log: int) -> None:
     )
 
 
-def _build(suite: str, target: Path, log: int) -> None:
+def _build(debootstrap: str, suite: str, target: Path, log: int) -> None:
     mirror = debian_mirror()
     subprocess.run(
-        ["debootstrap", "--variant=minbase", suite, str(target), mirror],
+        [debootstrap, "--variant=minbase", suite, str(target), mirror],
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,

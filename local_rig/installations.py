@@ -121,7 +121,7 @@ def _chroot_installation(suite: str) -> Installation:
                 run_in(root, [*pip, project], log.fileno())
                 stamp.write_text(_dependencies_stamp())
             run_in(root, [*pip, "--no-deps", "--force-reinstall", project], log.fileno())
-    except subprocess.CalledProcessError as error:
+    except (subprocess.CalledProcessError, OSError) as error:
         raise UnavailableError(
             f"installing the plugin in the {suite} chroot failed: {error}; see {log_path}"
         ) from None
