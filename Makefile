@@ -28,5 +28,9 @@ bench: setup
 docs: setup
 	$(PY) scripts/generate_configuration_reference.py > docs/configuration.md
 
+# .local-rig holds the Debian chroots: nothing may be mounted in them, and rm stays on
+# their file system.
 clean:
-	rm -rf $(VENV) .local-rig build dist .mypy_cache .pytest_cache .ruff_cache
+	@if grep -qs " $(CURDIR)/.local-rig/" /proc/self/mountinfo; then \
+		echo "something is mounted under .local-rig: unmount it first" >&2; exit 1; fi
+	rm -rf --one-file-system $(VENV) .local-rig build dist .mypy_cache .pytest_cache .ruff_cache

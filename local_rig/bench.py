@@ -46,6 +46,7 @@ from orthanc_dicomweb_oauth.configuration import load_configuration
 from orthanc_dicomweb_oauth.keeper_factory import create_server_tokens
 from orthanc_dicomweb_oauth.service import START_SPREAD_PER_SERVER
 
+from .installations import plugin_environment
 from .services import (
     CLIENT_SECRET,
     DICOMWEB_PLUGIN,
@@ -55,7 +56,6 @@ from .services import (
     ProtectedServer,
     Provider,
     Validator,
-    plugin_environment,
 )
 
 # Token lifetimes of the scale section's clients: a short test setting, Keycloak's

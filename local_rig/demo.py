@@ -25,6 +25,7 @@ from typing import Any
 import httpx2
 
 from .dicom_samples import study_instance
+from .installations import plugin_environment
 from .services import (
     DICOMWEB_PLUGIN,
     PYTHON_PLUGIN,
@@ -33,7 +34,6 @@ from .services import (
     Provider,
     Validator,
     missing_prerequisites,
-    plugin_environment,
     port_is_free,
 )
 
@@ -220,7 +220,9 @@ def _watch(orthanc: Orthanc, refreshes: int | None) -> None:
             raise DemoError(f"the plugin lost its token: {status['LastError']}")
         if refreshes is not None and status["Refreshes"] - first >= refreshes:
             return
-        time.sleep(1)
+        # Orthanc closes an idle keep-alive connection after about 1 s: polling at that
+        # very interval sometimes sends a request as it closes ("Server disconnected").
+        time.sleep(0.5)
 
 
 def _final_query(orthanc: Orthanc) -> None:

@@ -3,8 +3,8 @@
 - an OAuth2 provider: node-oidc-provider (local_rig/provider), short-lived JWT tokens;
 - a bearer-protected DICOMweb server: Orthanc B behind nginx, whose auth_request asks
   local_rig/validator.py to check the token against the provider's JWKS;
-- Orthanc A: Debian's Orthanc with the DICOMweb and Python plugins and this plugin,
-  installed (not editable) in a virtual environment of Debian's /usr/bin/python3.
+- Orthanc A: Debian's Orthanc with the DICOMweb and Python plugins and this plugin, on
+  the host or in a chroot of a newer Debian (local_rig/installations.py).
 
 Every process dies with the process that started it (PR_SET_PDEATHSIG), and is stopped by
 whoever started it.
@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+
+from .chroots import OrthancRoot
 
 ROOT = Path(__file__).resolve().parents[1]
 RIG_DIR = Path(__file__).resolve().parent
@@ -102,12 +104,16 @@ class Service:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=self.env,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, before exec
+                preexec_fn=self._prepare_child,  # noqa: PLW1509 - no lock taken, before exec
             )
         self.wait_until(
             lambda: httpx2.get(self.ready_url, timeout=2).status_code in self.ready_statuses,
             f"an answer from {self.ready_url}",
         )
+
+    def _prepare_child(self) -> None:
+        """Runs in the child process, just before it executes ``argv``."""
+        _die_with_parent()
 
     def stop(self, timeout: float = 15.0) -> int | None:
         process = self.process
@@ -209,6 +215,9 @@ class Validator(Service):
 
 
 class Orthanc(Service):
+    """Orthanc in ``root`` (the host's file system by default, or a chroot); ``work`` is a
+    host path inside ``root``, for its configuration file and storage."""
+
     def __init__(
         self,
         name: str,
@@ -218,27 +227,39 @@ class Orthanc(Service):
         env: Mapping[str, str] | None = None,
         verbose: bool = False,
         port: int | None = None,
+        root: OrthancRoot | None = None,
     ) -> None:
+        self.root = root or OrthancRoot()
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         storage = work / f"{name}-storage"
         storage.mkdir(exist_ok=True)
+        self.root.give(storage)
         base = {
             "Name": name,
             "HttpPort": self.port,
             "DicomServerEnabled": False,
             "RemoteAccessAllowed": False,
-            "StorageDirectory": str(storage),
-            "IndexDirectory": str(storage),
+            "StorageDirectory": self.root.visible_path(storage),
+            "IndexDirectory": self.root.visible_path(storage),
             "HttpTimeout": 30,
         }
         self.config_path = work / f"{name}.json"
         self.config_path.write_text(json.dumps({**base, **config}, indent=2))
-        argv = [str(ORTHANC), *(["--verbose"] if verbose else []), str(self.config_path)]
-        environ = {"PATH": "/usr/bin:/bin", "HOME": str(work), **(env or {})}
+        argv = [
+            str(ORTHANC),
+            *(["--verbose"] if verbose else []),
+            self.root.visible_path(self.config_path),
+        ]
+        environ = {"PATH": "/usr/bin:/bin", "HOME": self.root.visible_path(work), **(env or {})}
         super().__init__(
             name, argv, log_dir, f"{self.url}/system", ready_statuses=(200, 401), env=environ
         )
+
+    def _prepare_child(self) -> None:
+        # Into the chroot and its user first: a change of user clears the death signal.
+        self.root.enter()
+        super()._prepare_child()
 
 
 class ProtectedServer:
@@ -335,34 +356,3 @@ http {
     }
 }
 """
-
-
-def plugin_environment() -> Path:
-    """A virtual environment of Debian's Python with the plugin installed as a site would
-    install it (not editable), in .local-rig/; returns the entry script to name as
-    PythonScript."""
-    rig_dir = ROOT / ".local-rig"
-    rig_dir.mkdir(exist_ok=True)
-    venv = rig_dir / "orthanc-venv"
-    python = venv / "bin" / "python"
-    constraints = ROOT / "requirements" / "constraints.txt"
-    stamp = venv / ".dependencies"
-    if not python.exists():
-        subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True)
-
-    def pip_install(*arguments: str) -> None:
-        command = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-        subprocess.run([*command, *arguments], check=True, cwd=rig_dir)
-
-    if not stamp.exists() or stamp.read_text() != constraints.read_text():
-        pip_install("-c", str(constraints), "authlib", "httpx2", "pydantic", "joserfc")
-        stamp.write_text(constraints.read_text())
-    pip_install("--no-deps", "--force-reinstall", str(ROOT))
-    found = list(
-        (venv / "lib").glob(
-            "python3*/site-packages/orthanc_dicomweb_oauth/orthanc_entry/dicomweb_oauth_plugin.py"
-        )
-    )
-    if len(found) != 1:
-        raise RuntimeError(f"entry script not installed in {venv}: {found}")
-    return found[0]

@@ -6,9 +6,28 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
+from local_rig.installations import GENERATIONS
+
 from .reliability_report import ReliabilityReport
 
 REPORT_PATH = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("orthanc", "Orthanc generations of the end-to-end tests")
+    group.addoption(
+        "--orthanc",
+        default=",".join(GENERATIONS),
+        metavar="GENERATIONS",
+        help="comma-separated Orthanc generations that the tests of tests/e2e/test_plugin.py "
+        "run on: bookworm (the host's Orthanc 1.10), trixie (1.12) and sid (1.13), the last "
+        "two in chroots built as root (default: all three)",
+    )
+    group.addoption(
+        "--orthanc-strict",
+        action="store_true",
+        help="a generation that cannot be built fails its tests instead of skipping them",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -77,8 +77,9 @@ def register(install_change_callback: bool = True) -> None:
     """Installs the plugin in the running Orthanc. Call it once, from the ``PythonScript``
     (Orthanc's Python plugin loads a single script: a site that has its own calls this).
 
-    The Python plugin 4.0 accepts a single change callback: a script that registers its
-    own passes ``install_change_callback=False`` and calls ``on_change`` from it."""
+    The Python plugin (4.0, 5.0 and 7.1 alike) accepts a single change callback: a script
+    that registers its own passes ``install_change_callback=False`` and calls
+    ``on_change`` from it."""
     global _registered  # noqa: PLW0603 - Orthanc's callbacks are module-level
     if _registered:
         return
@@ -176,10 +177,22 @@ def _rest_callback(output: Any, uri: str, **request: Any) -> None:
 
 
 def _send_error(output: Any, status: int, body: Mapping[str, Any]) -> None:
-    # The Python plugin takes a str body and its length; ASCII JSON keeps them in step.
-    text = json.dumps(body, indent=2, ensure_ascii=True)
     output.SetHttpHeader("Content-Type", "application/json")
-    output.SendHttpStatus(status, text, len(text))
+    _send_http_status(output, status, json.dumps(body, indent=2, ensure_ascii=True))
+
+
+# Differences between the Python plugin's versions, handled here and only here.
+
+
+def _send_http_status(output: Any, status: int, text: str) -> None:
+    """An HTTP status with a body. The Python plugin 4.0 (Orthanc 1.10) takes the body as a
+    str and its length; 5.0 and later take the body alone. Each rejects the other's
+    arguments with a TypeError before sending anything. ``text`` is ASCII: its length is
+    its size in bytes."""
+    try:
+        output.SendHttpStatus(status, text)
+    except TypeError:
+        output.SendHttpStatus(status, text, len(text))
 
 
 def _server_uri(name: str) -> str:

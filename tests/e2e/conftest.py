@@ -1,17 +1,25 @@
-"""Fixtures of the end-to-end rig (see rig.py). Logs of every process are written under
-test-artifacts/e2e and kept when a test fails."""
+"""Fixtures of the end-to-end rig (see local_rig/services.py). Logs of every process are
+written under test-artifacts/e2e and kept when a test fails.
+
+Tests marked ``orthanc_generations`` (tests/e2e/test_plugin.py) run once per Orthanc
+generation chosen with ``--orthanc`` (local_rig/installations.py), the others on the host's
+Orthanc only; the same provider, validator and protected server serve every generation.
+The versions each generation's Orthanc reports and its tests' outcomes are printed at the
+end of the run and written to test-artifacts/orthanc-matrix.md and .json."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
 
+from local_rig.chroots import UnavailableError
 from local_rig.client_keys import ClientKeyFiles, write_client_key
+from local_rig.installations import GENERATIONS, HOST_GENERATION, Installation, installation
 from local_rig.services import (
     ADMIN,
     CLIENT_SECRET,
@@ -23,11 +31,13 @@ from local_rig.services import (
     Provider,
     Validator,
     missing_prerequisites,
-    plugin_environment,
 )
+
+from .orthanc_matrix import OrthancMatrix
 
 TOKEN_TTL = 8
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
+MATRIX = pytest.StashKey[OrthancMatrix]()
 JWT_CLIENT = "orthanc-jwt"
 JWT_KEY_ID = "orthanc-jwt-2026"
 CLIENTS = [
@@ -44,14 +54,69 @@ CLIENTS = [
 ]
 
 
+def _generations(config: pytest.Config) -> list[str]:
+    chosen = [name.strip() for name in str(config.getoption("orthanc")).split(",") if name]
+    unknown = sorted(set(chosen) - set(GENERATIONS))
+    if unknown or not chosen:
+        raise pytest.UsageError(f"--orthanc: {unknown or 'none'}: choose among {GENERATIONS}")
+    return chosen
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[MATRIX] = OrthancMatrix()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "orthanc_installation" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "orthanc_generations"
+    ):
+        generations = _generations(metafunc.config)
+        metafunc.parametrize("orthanc_installation", generations, indirect=True, scope="session")
+
+
+def _generation(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    generation = callspec.params.get("orthanc_installation") if callspec is not None else None
+    return str(generation) if generation is not None else None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     missing = missing_prerequisites()
-    if missing:
-        # A clear reason, not a silent pass: `make test` installs all of these.
-        skip = pytest.mark.skip(reason=f"end-to-end rig not installed: {', '.join(missing)}")
-        for item in items:
-            if "e2e" in item.nodeid:
-                item.add_marker(skip)
+    # A clear reason, not a silent pass: `make test` installs all of these.
+    skip = pytest.mark.skip(reason=f"end-to-end rig not installed: {', '.join(missing)}")
+    for item in items:
+        if "e2e" not in item.nodeid:
+            continue
+        if missing:
+            item.add_marker(skip)
+        generation = _generation(item)
+        if generation is not None:
+            config.stash[MATRIX].expect(generation)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report: pytest.TestReport = yield
+    generation = _generation(item)
+    if generation is not None:
+        reason = None
+        if report.skipped and isinstance(report.longrepr, tuple):
+            reason = report.longrepr[2].removeprefix("Skipped: ")
+        item.config.stash[MATRIX].record_outcome(
+            generation, item.nodeid, report.when, report.outcome, reason
+        )
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    matrix = config.stash[MATRIX]
+    if not matrix.ran():
+        return
+    terminalreporter.write_sep("=", "Orthanc matrix (tests/e2e/test_plugin.py)")
+    terminalreporter.write(matrix.render())
+    matrix.write(ROOT / "test-artifacts")
 
 
 @pytest.fixture(scope="session")
@@ -67,8 +132,28 @@ def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def entry_script() -> Path:
-    return plugin_environment()
+def installations() -> dict[str, Installation | str]:
+    """Each generation's installation once built, or why it cannot be."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def orthanc_installation(
+    request: pytest.FixtureRequest, installations: dict[str, Installation | str]
+) -> Installation:
+    """The Orthanc generation Orthanc A runs: the test's parameter, or the host's."""
+    generation: str = getattr(request, "param", HOST_GENERATION)
+    if generation not in installations:
+        try:
+            installations[generation] = installation(generation)
+        except UnavailableError as error:
+            installations[generation] = f"Orthanc generation {generation} unavailable: {error}"
+    found = installations[generation]
+    if isinstance(found, str):
+        if request.config.getoption("orthanc_strict"):
+            pytest.fail(found, pytrace=False)
+        pytest.skip(found)
+    return found
 
 
 @pytest.fixture(scope="session")
@@ -126,13 +211,15 @@ def start_orthanc_a(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     log_dir: Path,
-    entry_script: Path,
+    orthanc_installation: Installation,
     provider: Provider,
     protected: ProtectedServer,
 ) -> Iterator[StartOrthanc]:
-    """Starts Orthanc A with the plugin; ``servers`` defaults to one server, "protected",
-    authorized through the post client."""
+    """Starts Orthanc A of the test's generation with the plugin; ``servers`` defaults to
+    one server, "protected", authorized through the post client."""
     started: list[Orthanc] = []
+    root = orthanc_installation.root
+    work = root.work_dir(tmp_path)
 
     def start(
         servers: dict[str, Any] | None = None,
@@ -158,27 +245,43 @@ def start_orthanc_a(
         )
         orthanc = Orthanc(
             f"orthanc-a-{test_name}-{len(started)}",
-            tmp_path,
+            work,
             log_dir,
             {
                 "AuthenticationEnabled": True,
                 "RegisteredUsers": {ADMIN[0]: ADMIN[1]},
                 "Plugins": [str(PYTHON_PLUGIN), str(DICOMWEB_PLUGIN)],
-                "PythonScript": str(entry_script),
+                "PythonScript": orthanc_installation.entry_script,
                 "DicomWeb": {"Enable": True, **dicomweb},
                 "DicomWebOAuth": section,
                 **configuration,
             },
             env={"RIG_CLIENT_SECRET": CLIENT_SECRET, **(env_extra or {})},
             verbose=verbose,
+            root=root,
         )
         started.append(orthanc)
         orthanc.start()
+        _record_versions(request.config.stash[MATRIX], orthanc_installation, orthanc)
         return orthanc
 
     yield start
     for orthanc in started:
         orthanc.stop()
+
+
+def _record_versions(matrix: OrthancMatrix, installed: Installation, orthanc: Orthanc) -> None:
+    generation = installed.generation
+    if generation not in matrix.generations or matrix.versions_known(generation):
+        return
+    with httpx2.Client(base_url=orthanc.url, auth=ADMIN, timeout=10) as client:
+        orthanc_version, dicomweb, python_plugin = (
+            str(client.get(uri).raise_for_status().json()["Version"])
+            for uri in ("/system", "/plugins/dicom-web", "/plugins/python")
+        )
+    matrix.record_versions(
+        generation, orthanc_version, dicomweb, python_plugin, installed.python_version
+    )
 
 
 # Every answer Orthanc A gave the tests: searched for secrets and tokens after each test.

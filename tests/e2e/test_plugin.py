@@ -1,11 +1,13 @@
 """The plugin in a real Orthanc A, against a real OAuth2 provider and a bearer-protected
-Orthanc B behind nginx: every call goes through Orthanc A's REST API."""
+Orthanc B behind nginx: every call goes through Orthanc A's REST API. Each test that starts
+Orthanc A runs on every Orthanc generation chosen with ``--orthanc``."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -18,9 +20,11 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import httpx2
+import pytest
 
 from local_rig.client_keys import ClientKeyFiles, write_client_key
 from local_rig.dicom_samples import study_instance
+from local_rig.installations import Installation
 from local_rig.services import CLIENT_SECRET, ProtectedServer, Provider, Validator
 
 from .conftest import (
@@ -32,6 +36,8 @@ from .conftest import (
     client_for,
     oauth_server,
 )
+
+pytestmark = pytest.mark.orthanc_generations
 
 SERVER = "protected"
 
@@ -518,12 +524,11 @@ dicomweb_oauth.register(install_change_callback=False)
 
 
 def test_a_site_script_can_register_the_plugin(
-    start_orthanc_a: StartOrthanc, entry_script: Path, tmp_path: Path
+    start_orthanc_a: StartOrthanc, orthanc_installation: Installation, tmp_path: Path
 ) -> None:
-    site_packages = entry_script.parents[2]
-    script = tmp_path / "site-script.py"
-    script.write_text(SITE_SCRIPT.format(site_packages=str(site_packages)))
-    orthanc = start_orthanc_a(PythonScript=str(script))
+    script = orthanc_installation.root.work_dir(tmp_path) / "site-script.py"
+    script.write_text(SITE_SCRIPT.format(site_packages=orthanc_installation.site_packages))
+    orthanc = start_orthanc_a(PythonScript=orthanc_installation.root.visible_path(script))
     client = client_for(orthanc)
     wait_authorized(client)
     assert qido_studies(client).status_code == 200
@@ -542,15 +547,28 @@ def test_token_endpoint_discovered_from_the_issuer(
     assert qido_studies(client).status_code == 200
 
 
+def visible_to_orthanc(installed: Installation, tmp_path: Path, *files: Path) -> list[str]:
+    """Copies of ``files`` that Orthanc A, in its root and as its user, can read; their
+    paths as Orthanc sees them."""
+    work = installed.root.work_dir(tmp_path)
+    visible = []
+    for original in files:
+        copy = work / original.name
+        shutil.copyfile(original, copy)
+        installed.root.give(copy)
+        visible.append(installed.root.visible_path(copy))
+    return visible
+
+
 def private_key_jwt_server(
-    provider: Provider, protected: ProtectedServer, key: ClientKeyFiles, **keys: Any
+    provider: Provider, protected: ProtectedServer, private_key: str, **keys: Any
 ) -> dict[str, Any]:
     server = oauth_server(
         provider,
         protected,
         ClientId=JWT_CLIENT,
         ClientAuthMethod="private_key_jwt",
-        ClientPrivateKeyFile=str(key.private_key),
+        ClientPrivateKeyFile=private_key,
         **keys,
     )
     del server["ClientSecretEnv"]
@@ -559,19 +577,24 @@ def private_key_jwt_server(
 
 def test_private_key_jwt_with_the_issuer_s_metadata(
     start_orthanc_a: StartOrthanc,
+    orthanc_installation: Installation,
     provider: Provider,
     protected: ProtectedServer,
     client_key: ClientKeyFiles,
+    tmp_path: Path,
 ) -> None:
     """No shared secret: node-oidc-provider verifies each assertion with the public key it
     registered for the client; the token endpoint and the method come from its metadata."""
+    private_key, certificate = visible_to_orthanc(
+        orthanc_installation, tmp_path, client_key.private_key, client_key.certificate
+    )
     server = private_key_jwt_server(
         provider,
         protected,
-        client_key,
+        private_key,
         Issuer=provider.issuer,
         ClientKeyId=JWT_KEY_ID,
-        ClientCertificateFile=str(client_key.certificate),
+        ClientCertificateFile=certificate,
         ClientAssertionAlgorithm="PS256",
     )
     del server["TokenEndpoint"]
@@ -598,14 +621,18 @@ def test_private_key_jwt_with_the_issuer_s_metadata(
 
 def test_a_key_the_provider_does_not_know_is_refused_clearly(
     start_orthanc_a: StartOrthanc,
+    orthanc_installation: Installation,
     provider: Provider,
     protected: ProtectedServer,
     tmp_path: Path,
 ) -> None:
-    unknown = write_client_key(tmp_path, "unknown")
+    unknown = write_client_key(tmp_path / "keys", "unknown")
+    (private_key,) = visible_to_orthanc(orthanc_installation, tmp_path, unknown.private_key)
     servers = {
         SERVER: oauth_server(provider, protected),
-        "unknown-key": private_key_jwt_server(provider, protected, unknown, ClientKeyId=JWT_KEY_ID),
+        "unknown-key": private_key_jwt_server(
+            provider, protected, private_key, ClientKeyId=JWT_KEY_ID
+        ),
     }
     orthanc = start_orthanc_a(servers=servers)
     client = client_for(orthanc)
