@@ -49,13 +49,12 @@ from orthanc_dicomweb_oauth.service import START_SPREAD_PER_SERVER
 from .installations import plugin_environment
 from .services import (
     CLIENT_SECRET,
-    DICOMWEB_PLUGIN,
-    PYTHON_PLUGIN,
     ROOT,
     Orthanc,
     ProtectedServer,
     Provider,
     Validator,
+    orthanc_configuration,
 )
 
 # Token lifetimes of the scale section's clients: a short test setting, Keycloak's
@@ -188,11 +187,9 @@ def image_path(
         "bench-managed",
         work,
         work,
-        {
-            "Plugins": [str(PYTHON_PLUGIN), str(DICOMWEB_PLUGIN)],
-            "PythonScript": str(entry),
-            "DicomWeb": {"Enable": True},
-            "DicomWebOAuth": {
+        orthanc_configuration(
+            str(entry),
+            {
                 "Servers": {
                     "remote": {
                         **server,
@@ -202,7 +199,7 @@ def image_path(
                     }
                 }
             },
-        },
+        ),
         env={"BENCH_SECRET": CLIENT_SECRET},
         verbose=False,
     )
@@ -212,10 +209,7 @@ def image_path(
             name,
             work,
             work,
-            {
-                "Plugins": [str(PYTHON_PLUGIN), str(DICOMWEB_PLUGIN)],
-                "DicomWeb": {"Enable": True, "Servers": {"remote": server}},
-            },
+            orthanc_configuration(dicomweb={"Servers": {"remote": server}}),
             verbose=False,
         )
         for name in ("bench-static", "bench-control")
@@ -428,13 +422,8 @@ def idle_cost(work: Path, rig: dict[str, Any], seconds: float, starts: int) -> d
         }
         for n in range(10)
     }
-    with_plugin = {
-        "Plugins": [str(PYTHON_PLUGIN), str(DICOMWEB_PLUGIN)],
-        "PythonScript": str(entry),
-        "DicomWeb": {"Enable": True},
-        "DicomWebOAuth": {"Servers": servers},
-    }
-    without = {"Plugins": [str(PYTHON_PLUGIN), str(DICOMWEB_PLUGIN)], "DicomWeb": {"Enable": True}}
+    with_plugin = orthanc_configuration(str(entry), {"Servers": servers})
+    without = orthanc_configuration()
     result: dict[str, Any] = {"servers": 10, "seconds": seconds}
     start_times: dict[str, list[float]] = {"with": [], "without": []}
     for round_number in range(starts):
@@ -495,13 +484,7 @@ def scale(work: Path, rig: dict[str, Any], servers_count: int, seconds: float) -
         "scale",
         work,
         work,
-        {
-            "Plugins": [str(PYTHON_PLUGIN), str(DICOMWEB_PLUGIN)],
-            "PythonScript": str(entry),
-            "DicomWeb": {"Enable": True},
-            "DicomWebOAuth": {"Servers": servers},
-            "HttpThreadsCount": 100,
-        },
+        orthanc_configuration(str(entry), {"Servers": servers}, HttpThreadsCount=100),
         env={"BENCH_SECRET": CLIENT_SECRET},
         verbose=False,
     )

@@ -27,13 +27,12 @@ import httpx2
 from .dicom_samples import study_instance
 from .installations import plugin_environment
 from .services import (
-    DICOMWEB_PLUGIN,
-    PYTHON_PLUGIN,
     Orthanc,
     ProtectedServer,
     Provider,
     Validator,
     missing_prerequisites,
+    orthanc_configuration,
     port_is_free,
 )
 
@@ -151,13 +150,9 @@ def _start_everything(work: Path, lifetime: int, stops: list[Callable[[], Any]])
         "orthanc",
         work,
         work,
-        {
-            # Loopback only, without a password, so that a person can click around.
-            "AuthenticationEnabled": False,
-            "Plugins": [str(PYTHON_PLUGIN), str(DICOMWEB_PLUGIN)],
-            "PythonScript": str(entry_script),
-            "DicomWeb": {"Enable": True},
-            "DicomWebOAuth": {
+        orthanc_configuration(
+            str(entry_script),
+            {
                 "Servers": {
                     SERVER: {
                         "Url": protected.url,
@@ -167,7 +162,9 @@ def _start_everything(work: Path, lifetime: int, stops: list[Callable[[], Any]])
                     }
                 }
             },
-        },
+            # Loopback only, without a password, so that a person can click around.
+            AuthenticationEnabled=False,
+        ),
         env={"DEMO_CLIENT_SECRET": secret},
         port=port,
     )

@@ -214,6 +214,26 @@ class Validator(Service):
         httpx2.post(f"{self.url}/delay?seconds={seconds}", timeout=5).raise_for_status()
 
 
+def orthanc_configuration(
+    entry_script: str | None = None,
+    oauth: Mapping[str, Any] | None = None,
+    dicomweb: Mapping[str, Any] | None = None,
+    **others: Any,
+) -> dict[str, Any]:
+    """Orthanc's configuration with the Python and DICOMweb plugins loaded and DICOMweb
+    enabled; with this plugin when its entry script and DicomWebOAuth section are given.
+    ``others`` come last and win."""
+    configuration: dict[str, Any] = {
+        "Plugins": [str(PYTHON_PLUGIN), str(DICOMWEB_PLUGIN)],
+        "DicomWeb": {"Enable": True, **(dicomweb or {})},
+    }
+    if entry_script is not None:
+        configuration["PythonScript"] = entry_script
+    if oauth is not None:
+        configuration["DicomWebOAuth"] = oauth
+    return {**configuration, **others}
+
+
 class Orthanc(Service):
     """Orthanc in ``root`` (the host's file system by default, or a chroot); ``work`` is a
     host path inside ``root``, for its configuration file and storage."""

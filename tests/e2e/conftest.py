@@ -23,14 +23,13 @@ from local_rig.installations import GENERATIONS, HOST_GENERATION, Installation, 
 from local_rig.services import (
     ADMIN,
     CLIENT_SECRET,
-    DICOMWEB_PLUGIN,
-    PYTHON_PLUGIN,
     ROOT,
     Orthanc,
     ProtectedServer,
     Provider,
     Validator,
     missing_prerequisites,
+    orthanc_configuration,
 )
 
 from .orthanc_matrix import OrthancMatrix
@@ -247,15 +246,14 @@ def start_orthanc_a(
             f"orthanc-a-{test_name}-{len(started)}",
             work,
             log_dir,
-            {
-                "AuthenticationEnabled": True,
-                "RegisteredUsers": {ADMIN[0]: ADMIN[1]},
-                "Plugins": [str(PYTHON_PLUGIN), str(DICOMWEB_PLUGIN)],
-                "PythonScript": orthanc_installation.entry_script,
-                "DicomWeb": {"Enable": True, **dicomweb},
-                "DicomWebOAuth": section,
+            orthanc_configuration(
+                orthanc_installation.entry_script,
+                section,
+                dicomweb,
+                AuthenticationEnabled=True,
+                RegisteredUsers={ADMIN[0]: ADMIN[1]},
                 **configuration,
-            },
+            ),
             env={"RIG_CLIENT_SECRET": CLIENT_SECRET, **(env_extra or {})},
             verbose=verbose,
             root=root,
