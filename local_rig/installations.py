@@ -87,7 +87,9 @@ def plugin_environment() -> Path:
         subprocess.run([*command, *arguments], check=True, cwd=rig_dir)
 
     if not stamp.exists() or stamp.read_text() != _dependencies_stamp():
-        pip_install("-c", str(CONSTRAINTS), "authlib", "httpx2", "pydantic", "joserfc")
+        pip_install(
+            "-c", str(CONSTRAINTS), "authlib", "httpx2", "pydantic", "joserfc", "cryptography"
+        )
         stamp.write_text(_dependencies_stamp())
     pip_install("--no-deps", "--force-reinstall", str(ROOT))
     found = list(venv.glob(f"lib/python3*/site-packages/{ENTRY}"))
