@@ -173,7 +173,9 @@ def test_traffic_across_three_token_lifetimes_never_fails(
         time.sleep(0.05)
     after = server_status(client)
     assert failures == 0, f"{failures} of {requests} QIDO requests failed"
-    assert requests > 100
+    # Continuous traffic: a QIDO a second at least, whatever the Orthanc's speed (one took
+    # about 0.2 s on Orthanc 1.13 in a CI run).
+    assert requests >= 3 * TOKEN_TTL
     assert after["Refreshes"] - before["Refreshes"] >= 3
     assert validator.stats()["distinct_tokens"] - tokens_before >= 3
     assert after["Failures"] == 0
