@@ -8,10 +8,12 @@ so. Tokens are JWTs signed with a throw-away key.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import functools
 import hashlib
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -43,8 +45,11 @@ _SEEN_ASSERTIONS: set[str] = set()
 
 @functools.cache
 def client_key() -> ClientKeyFiles:
-    """The client's key pair and certificate, as registered at the emulated providers."""
-    return write_client_key(Path(tempfile.mkdtemp(prefix="emulated-client-")), "orthanc")
+    """The client's key pair and certificate, as registered at the emulated providers;
+    removed when the process ends."""
+    directory = Path(tempfile.mkdtemp(prefix="emulated-client-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    return write_client_key(directory, "orthanc")
 
 
 def _registered_thumbprints() -> dict[str, str]:
