@@ -28,6 +28,11 @@ class ClientKeyFiles:
     def private_key_pem(self) -> str:
         return self.private_key.read_text()
 
+    def private_key_lines(self) -> list[str]:
+        """The key's Base64 lines, without the BEGIN and END lines: what a leak search
+        looks for."""
+        return [line for line in self.private_key_pem().splitlines() if "-----" not in line]
+
 
 def write_client_key(
     directory: Path,
