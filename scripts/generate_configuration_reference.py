@@ -13,8 +13,8 @@ from pydantic_core import PydanticUndefined
 
 from orthanc_dicomweb_oauth.schedule import REFRESH_JITTER
 from orthanc_dicomweb_oauth.settings_schema import OAuthSection, ServerSection
+from orthanc_dicomweb_oauth.signed_assertion import ASSERTION_LIFETIME
 from orthanc_dicomweb_oauth.token_response import MAX_TRUSTED_LIFETIME
-from orthanc_dicomweb_oauth.token_source import ASSERTION_LIFETIME
 
 JSON_TYPES: dict[Any, str] = {
     str: "string",

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from .client_signing_key import ClientSigningKey, SigningKeyError, load_signing_key
+from .client_signing_key import ClientSigningKey, SigningKeyError
 from .secret_sources import SecretSourceError, secret_from_environment, secret_from_file
 from .settings_schema import DICOMWEB_OPTION_KEYS, ClientAuthMethod, OAuthSection, ServerSection
 
@@ -461,6 +461,9 @@ def _signing_key(keys: ServerSection, environ: Mapping[str, str]) -> ClientSigni
         pem = secret_from_file(keys.client_private_key_file)
     else:  # _exactly_one() saw one of the two
         raise SecretSourceError("is required")
+    # Imported here: cryptography and joserfc (~7 MiB) load only for private_key_jwt.
+    from .client_key_loader import load_signing_key  # noqa: PLC0415
+
     return load_signing_key(
         pem,
         keys.client_assertion_algorithm,

@@ -4,6 +4,11 @@ Authlib builds the request and authenticates the client; this module adds what a
 running for months needs: connect and read timeouts, a cap on the answer's size, TLS and
 proxy settings, form-urlencoded HTTP Basic credentials, and errors that say what went
 wrong without carrying a secret.
+
+Authlib's framework-agnostic client runs on an httpx2.Client here rather than through
+``authlib.integrations.httpx_client``: importing that package loads Authlib's OAuth 1,
+async and assertion clients with anyio, joserfc and cryptography (~8 MiB resident in
+Orthanc) that a client_secret server never uses.
 """
 
 from __future__ import annotations
@@ -14,14 +19,13 @@ import socket
 import ssl
 import threading
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote_plus, urlencode
 
 import httpx2
-from authlib.common.urls import add_params_to_qs
-from authlib.integrations.httpx_client import OAuth2Client
-from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
+from authlib.oauth2.auth import ClientAuth
+from authlib.oauth2.client import OAuth2Client
 from pydantic import SecretStr
 
 from .access_token import AccessToken
@@ -30,13 +34,11 @@ from .configuration import TokenEndpointSettings
 from .errors import TokenRequestCancelledError, TokenRequestError
 from .provider_metadata import discover_token_endpoint
 from .redaction import sanitize_external_text
+from .tls import tls_context
 from .token_response import TokenHttpAnswer, parse_token_answer
 
 # A token answer is a few KiB (a JWT with many roles); anything far larger is not one.
 MAX_ANSWER_BYTES = 256 * 1024
-# Lifetime of a private_key_jwt assertion: long enough for clock skew, short enough that a
-# captured one is soon useless (Entra ID accepts up to 10 minutes).
-ASSERTION_LIFETIME = 60
 
 
 class TokenSource:
@@ -91,10 +93,7 @@ class TokenSource:
         return self._token_endpoint
 
     def _get_metadata(self, url: str) -> tuple[int, bytes]:
-        # Authlib's request(): without withhold_token it wants a token to send.
-        response = self._oauth_client().request(
-            "GET", url, withhold_token=True, headers={"Accept": "application/json"}
-        )
+        response = self._oauth_client().session.get(url, headers={"Accept": "application/json"})
         return response.status_code, response.content
 
     def _translated(self, error: Exception) -> TokenRequestError:
@@ -122,7 +121,7 @@ class TokenSource:
         self._closed = True
         self._connections.interrupt()
         if self._client is not None:
-            self._client.close()
+            self._client.session.close()
             self._client = None
 
     def _oauth_client(self) -> _ClientCredentialsClient:
@@ -135,13 +134,7 @@ class TokenSource:
     def _transport(self) -> httpx2.BaseTransport:
         settings = self._settings
         try:
-            verify: ssl.SSLContext | bool
-            if not settings.verify_peer:
-                verify = False
-            elif settings.ca_certificates:
-                verify = ssl.create_default_context(cafile=settings.ca_certificates)
-            else:
-                verify = True
+            verify = tls_context(settings.ca_certificates) if settings.verify_peer else False
             return _CappedTransport(httpx2.HTTPTransport(verify=verify, proxy=settings.proxy))
         except (ssl.SSLError, OSError) as error:
             raise TokenRequestError(
@@ -170,9 +163,26 @@ class TokenSource:
         )
 
 
+class _ClientAuthFlow(httpx2.Auth, ClientAuth):  # type: ignore[misc]  # Authlib is untyped
+    """Authlib's client authentication applied to an httpx2 request."""
+
+    requires_request_body = True
+
+    def auth_flow(self, request: httpx2.Request) -> Generator[httpx2.Request, httpx2.Response]:
+        url, headers, body = self.prepare(
+            request.method, str(request.url), request.headers, request.content.decode()
+        )
+        headers["Content-Length"] = str(len(body))
+        yield httpx2.Request(
+            request.method, url, headers=headers, content=body, extensions=request.extensions
+        )
+
+
 class _ClientCredentialsClient(OAuth2Client):  # type: ignore[misc]  # Authlib is untyped
     """Authlib's client with this package's answer parser: real providers' quirks
     (string ``expires_in``, missing ``token_type``, HTML error pages) are handled there."""
+
+    client_auth_class = _ClientAuthFlow
 
     def __init__(
         self,
@@ -181,7 +191,15 @@ class _ClientCredentialsClient(OAuth2Client):  # type: ignore[misc]  # Authlib i
         connections: _ConnectionTracker,
     ) -> None:
         credential = settings.credential
+        session = httpx2.Client(
+            transport=transport,
+            timeout=httpx2.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+            follow_redirects=False,
+            trust_env=False,
+            event_hooks={"request": [connections.watch]},
+        )
         super().__init__(
+            session,
             client_id=settings.client_id,
             # Authlib's private_key_jwt takes the key where a secret would be.
             client_secret=credential.get_secret_value()
@@ -189,17 +207,15 @@ class _ClientCredentialsClient(OAuth2Client):  # type: ignore[misc]  # Authlib i
             else credential.key,
             token_endpoint_auth_method=settings.auth_method,
             scope=settings.scope,
-            transport=transport,
-            timeout=httpx2.Timeout(settings.read_timeout, connect=settings.connect_timeout),
-            follow_redirects=False,
-            trust_env=False,
-            event_hooks={"request": [connections.watch]},
         )
         self._default_lifetime = settings.default_token_lifetime
         self._secrets = _secrets(credential)
         self.register_client_auth_method(("client_secret_basic", _form_urlencoded_basic))
         if isinstance(credential, ClientSigningKey):
-            self.register_client_auth_method(_SignedAssertion(credential))
+            # Imported here: Authlib's JWT signer loads joserfc and cryptography.
+            from .signed_assertion import SignedAssertion  # noqa: PLC0415
+
+            self.register_client_auth_method(SignedAssertion(credential))
 
     def parse_response_token(self, resp: httpx2.Response) -> AccessToken:
         return parse_token_answer(
@@ -227,34 +243,6 @@ def _form_urlencoded_basic(
     credentials = f"{quote_plus(client.client_id)}:{quote_plus(client.client_secret)}"
     headers["Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
     return uri, headers, body
-
-
-class _SignedAssertion(PrivateKeyJWT):  # type: ignore[misc]  # Authlib is untyped
-    """private_key_jwt through Authlib's signer, with a short ``exp``, the configured key
-    id and certificate thumbprints in the header, and ``client_id`` in the form too
-    (Entra ID requires it; RFC 7521 §4.2 allows it). Authlib adds a new ``jti`` each time
-    and sets ``aud`` to the token endpoint the request goes to."""
-
-    def __init__(self, signing_key: ClientSigningKey) -> None:
-        super().__init__(alg=signing_key.algorithm)
-        self._header = signing_key.jws_header()
-
-    def sign(self, auth: Any, token_endpoint: str) -> str:
-        assertion: str = private_key_jwt_sign(
-            auth.client_secret,
-            client_id=auth.client_id,
-            token_endpoint=token_endpoint,
-            alg=self.alg,
-            header=dict(self._header),
-            expires_in=ASSERTION_LIFETIME,
-        )
-        return assertion
-
-    def __call__(
-        self, auth: Any, method: str, uri: str, headers: dict[str, str], body: str
-    ) -> tuple[str, dict[str, str], str]:
-        uri, headers, body = super().__call__(auth, method, uri, headers, body)
-        return uri, headers, add_params_to_qs(body, [("client_id", auth.client_id)])
 
 
 def _secrets(credential: SecretStr | ClientSigningKey) -> list[str]:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from local_rig.bench import IMPORT_STEPS
 from local_rig.services import ROOT
 
 
@@ -27,10 +28,15 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert image["stow"]["managed_mb_s"] > 0 and image["retrieve"]["static_mb_s"] > 0
     assert set(image["peak_rss_mib"]) == {"managed", "static", "control"}
     assert image["rss_after_start_mib"]["managed"]["anonymous"] > 0
+    assert set(image["import_rss_mib"]) == {label for label, _ in IMPORT_STEPS} | {"total"}
+    assert image["import_rss_mib"]["total"] > 0
+    interpreter = image["interpreter_rss_mib"]
+    assert interpreter["python_empty_script"]["total"] > interpreter["without_python"]["total"]
     keeper = figures["token_keeper"]
     assert keeper["extra_token_requests"] == 0
     assert keeper["token_requests_sent"] == keeper["refreshes_needed"] >= 1
     assert set(figures["idle"]["cpu_s_per_hour"]) == {"with", "without"}
+    assert set(figures["idle"]["rss_after_start_mib"]) == {"with", "without"}
     scale = figures["scale"]
     assert scale["valid"] == scale["servers"] == scale["qido_ok"]
     assert scale["busiest_second_at_start"] >= 1

@@ -18,7 +18,8 @@ from werkzeug import Request, Response
 
 from local_rig.client_keys import ClientKeyFiles, write_client_key
 from orthanc_dicomweb_oauth.errors import TokenRequestError
-from orthanc_dicomweb_oauth.token_source import ASSERTION_LIFETIME, TokenSource
+from orthanc_dicomweb_oauth.signed_assertion import ASSERTION_LIFETIME
+from orthanc_dicomweb_oauth.token_source import TokenSource
 
 from ..helpers import CLIENT_ID, server_settings
 

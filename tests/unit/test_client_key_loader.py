@@ -15,11 +15,8 @@ from cryptography.hazmat.primitives import hashes
 from pydantic import SecretStr
 
 from local_rig.client_keys import ClientKeyFiles, write_client_key
-from orthanc_dicomweb_oauth.client_signing_key import (
-    ClientSigningKey,
-    SigningKeyError,
-    load_signing_key,
-)
+from orthanc_dicomweb_oauth.client_key_loader import load_signing_key
+from orthanc_dicomweb_oauth.client_signing_key import ClientSigningKey, SigningKeyError
 from orthanc_dicomweb_oauth.configuration import LoadedConfiguration, load_configuration
 
 PATH = "DicomWebOAuth.Servers.s"

@@ -1,0 +1,96 @@
+"""What a token request loads into Orthanc's interpreter: a client_secret server never
+pays for private_key_jwt's cryptography, nor for Authlib's web framework integrations
+and OAuth 1 client."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from local_rig.client_keys import write_client_key
+
+from ..helpers import CLIENT_SECRET, make_jwt
+
+# Loads the configuration from argv[1] and fetches one token per server, as the plugin
+# does, then prints every module loaded.
+FETCH_AND_LIST_MODULES = """
+import json, sys
+import orthanc_dicomweb_oauth.rest_api
+from orthanc_dicomweb_oauth.configuration import load_configuration
+from orthanc_dicomweb_oauth.token_source import TokenSource
+
+loaded = load_configuration(json.loads(open(sys.argv[1]).read()))
+assert not loaded.errors, loaded.errors
+for settings in loaded.servers.values():
+    TokenSource(settings.token_endpoint).fetch()
+print(json.dumps(sorted(sys.modules)))
+"""
+NOT_FOR_CLIENT_SECRETS = ("cryptography", "joserfc", "authlib.integrations", "authlib.oauth1")
+
+
+def _modules_after_a_token(server: dict[str, Any], tmp_path: Path) -> set[str]:
+    path = tmp_path / "orthanc.json"
+    path.write_text(json.dumps({"DicomWebOAuth": {"Servers": {"s": server}}}))
+    result = subprocess.run(
+        [sys.executable, "-c", FETCH_AND_LIST_MODULES, str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DICOM_SECRET": CLIENT_SECRET},
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return set(json.loads(result.stdout))
+
+
+def _loaded(modules: set[str], package: str) -> bool:
+    return any(name == package or name.startswith(f"{package}.") for name in modules)
+
+
+@pytest.fixture
+def token_answers(token_server: HTTPServer) -> HTTPServer:
+    token_server.expect_request("/token", method="POST").respond_with_json(
+        {"access_token": make_jwt(), "token_type": "Bearer", "expires_in": 600}
+    )
+    return token_server
+
+
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
+def test_a_client_secret_loads_no_cryptography(
+    token_answers: HTTPServer, tmp_path: Path, method: str
+) -> None:
+    modules = _modules_after_a_token(
+        {
+            "Url": token_answers.url_for("/dicom-web/"),
+            "TokenEndpoint": token_answers.url_for("/token"),
+            "ClientId": "orthanc",
+            "ClientSecretEnv": "DICOM_SECRET",
+            "ClientAuthMethod": method,
+        },
+        tmp_path,
+    )
+    assert _loaded(modules, "authlib.oauth2.client")
+    assert [package for package in NOT_FOR_CLIENT_SECRETS if _loaded(modules, package)] == []
+
+
+def test_a_private_key_loads_the_signer(token_answers: HTTPServer, tmp_path: Path) -> None:
+    key = write_client_key(tmp_path)
+    modules = _modules_after_a_token(
+        {
+            "Url": token_answers.url_for("/dicom-web/"),
+            "TokenEndpoint": token_answers.url_for("/token"),
+            "ClientId": "orthanc",
+            "ClientAuthMethod": "private_key_jwt",
+            "ClientPrivateKeyFile": str(key.private_key),
+        },
+        tmp_path,
+    )
+    assert _loaded(modules, "cryptography") and _loaded(modules, "joserfc")
+    assert not _loaded(modules, "authlib.integrations") and not _loaded(modules, "authlib.oauth1")
