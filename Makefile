@@ -21,7 +21,7 @@ demo: setup
 	$(PY) -m local_rig.demo
 
 # Figures printed, written to test-artifacts/bench.json and docs/performance.md (about
-# 10 minutes). The test suite runs only `python -m local_rig.bench --smoke`.
+# 12 minutes). The test suite runs only `python -m local_rig.bench --smoke`.
 bench: setup
 	$(PY) -m local_rig.bench --write-docs
 

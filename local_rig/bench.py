@@ -4,7 +4,10 @@ docs/performance.md) or `python -m local_rig.bench --smoke` (a tiny run, for the
 1. Image path: STOW-RS and retrieve of a synthetic study from Orthanc A to the protected
    Orthanc B, alternating (a) a server managed by the plugin and (b) the same server
    defined statically with a valid bearer header, in two Orthanc processes, one without
-   the plugin: median throughput of each arm, their ratio, and each process's peak memory.
+   the plugin (and an identical control arm): median throughput of each arm, timed at the
+   protected server's nginx, their ratio, each process's memory after start and its peak;
+   what Orthanc's embedded Python and each library the plugin imports cost, measured
+   inside a real Orthanc.
 2. Token keeper: 64 threads reading tokens across several refreshes: token requests
    sent against refreshes needed, and the latency of a cached read.
 3. Idle cost: CPU of Orthanc managing 10 servers, against Orthanc without the plugin,
@@ -19,6 +22,7 @@ import argparse
 import io
 import json
 import logging
+import math
 import os
 import platform
 import random
@@ -42,7 +46,7 @@ from werkzeug.serving import make_server
 
 from orthanc_dicomweb_oauth.configuration import load_configuration
 from orthanc_dicomweb_oauth.keeper_factory import create_server_tokens
-from orthanc_dicomweb_oauth.service import START_SPREAD_PER_SERVER
+from orthanc_dicomweb_oauth.service import MAX_START_SPREAD, START_SPREAD_PER_SERVER
 
 from .installations import plugin_environment
 from .services import (
@@ -70,17 +74,24 @@ CLIENTS = [
         *((f"scale-{lifetime}", lifetime) for lifetime in SCALE_LIFETIMES),
     ]
 ]
-# Servers' first token requests are 20 ms apart (service.START_SPREAD_PER_SERVER): 50 a
-# second by design, and 10 % more for thread scheduling.
-START_SPREAD_LIMIT = round(1.1 / START_SPREAD_PER_SERVER)
+TMPFS = "/dev/shm"  # noqa: S108 - TemporaryDirectory makes a private directory in it
 GOALS = {
     "throughput_ratio": "at least 0.98",
     "memory_added_mib": "at most 10 MiB",
     "extra_token_requests": "0 (requests sent = refreshes needed)",
     "cached_read_p50_us": "under 10 µs",
     "start_added_ms": "under 50 ms, nothing blocking",
-    "busiest_second": f"at most {START_SPREAD_LIMIT} at start (20 ms apart), no more after",
 }
+
+
+def start_herd_limit(servers: int) -> tuple[float, int]:
+    """The seconds over which the plugin spreads its servers' first token requests (each
+    at a random time in it), and the most any one second should get: the binomial
+    expectation plus three standard deviations. A herd would put them all in one."""
+    spread = min(MAX_START_SPREAD, START_SPREAD_PER_SERVER * (servers - 1))
+    share = min(1.0, 1 / spread) if spread > 0 else 1.0
+    expected = servers * share
+    return spread, math.ceil(expected + 3 * math.sqrt(expected * (1 - share)))
 
 
 def say(text: str) -> None:
@@ -122,6 +133,12 @@ def peak_rss_mib(orthanc: Orthanc) -> float:
     return _status_mib(orthanc, "VmHWM")
 
 
+def restart_peak_rss(orthanc: Orthanc) -> None:
+    """The peak (VmHWM) starts again from the current resident size (Linux's clear_refs)."""
+    assert orthanc.process is not None
+    Path(f"/proc/{orthanc.process.pid}/clear_refs").write_text("5")
+
+
 def rss_split_mib(orthanc: Orthanc) -> dict[str, float]:
     """Resident memory, and its part that is the process's own (anonymous: heap, stacks)
     and that mapped from files (libraries, shared with other processes, reclaimable)."""
@@ -153,10 +170,14 @@ def _wait_valid(client: httpx2.Client, names: list[str], timeout: float = 60) ->
     raise RuntimeError(f"servers not authorized within {timeout} s")
 
 
-def job_seconds(client: httpx2.Client, action: str, body: dict[str, Any]) -> float:
-    """Runs a STOW-RS or retrieve as an Orthanc job and returns its duration from the job's
-    own timestamps: a synchronous call returns in steps of the DICOMweb plugin's polling of
-    its job, too coarse to compare two arms."""
+def transfer_seconds(
+    client: httpx2.Client, access_log: Path, action: str, body: dict[str, Any]
+) -> float:
+    """Runs a STOW-RS or retrieve as an Orthanc job, and returns how long its requests took
+    at the protected server's nginx: from the first request's start to the last answer's
+    end. Neither the synchronous call nor the job's timestamps serve: both move in steps
+    of about 0.5 s (the DICOMweb plugin polls its worker), a third of a 1.5 s transfer."""
+    offset = access_log.stat().st_size
     answer = client.post(f"/dicom-web/servers/remote/{action}", json={**body, "Asynchronous": True})
     answer.raise_for_status()
     job_id = answer.json()["ID"]
@@ -166,10 +187,16 @@ def job_seconds(client: httpx2.Client, action: str, body: dict[str, Any]) -> flo
             break
         if job["State"] == "Failure":
             raise RuntimeError(f"{action} job failed: {job}")
-        time.sleep(0.02)
-    created = datetime.strptime(job["CreationTime"], "%Y%m%dT%H%M%S.%f")
-    completed = datetime.strptime(job["CompletionTime"], "%Y%m%dT%H%M%S.%f")
-    return (completed - created).total_seconds()
+        time.sleep(0.05)
+    with access_log.open() as log:
+        log.seek(offset)
+        # Each line: the end (epoch s, ms precision), the duration (s), method, status, URI.
+        requests = [line.split() for line in log if line.strip()]
+    if not requests or any(not fields[3].startswith("2") for fields in requests):
+        raise RuntimeError(f"{action}: unexpected requests at the protected server {requests}")
+    ends = [float(fields[0]) for fields in requests]
+    starts = [float(fields[0]) - float(fields[1]) for fields in requests]
+    return max(ends) - min(starts)
 
 
 def image_path(
@@ -231,7 +258,7 @@ def image_path(
         uid = dcmread(io.BytesIO(files[0])).StudyInstanceUID
         b = httpx2.Client(base_url=protected.orthanc.url, auth=protected.direct_auth, timeout=300)
         figures: dict[str, dict[str, list[float]]] = {
-            arm: {"stow": [], "retrieve": []} for arm in clients
+            arm: {"stow": [], "retrieve": [], "peak": []} for arm in clients
         }
         arms = list(clients.items())
         for round_number in range(rounds):
@@ -244,11 +271,17 @@ def image_path(
                         "/dicom-web/servers/remote",
                         json={**server, "HttpHeaders": {"Authorization": f"Bearer {token}"}},
                     ).raise_for_status()
-                seconds = job_seconds(client, "stow", {"Resources": [studies[arm]]})
+                restart_peak_rss(processes[arm])
+                seconds = transfer_seconds(
+                    client, protected.access_log, "stow", {"Resources": [studies[arm]]}
+                )
                 figures[arm]["stow"].append(size_mb / seconds)
                 client.delete(f"/studies/{studies[arm]}").raise_for_status()
-                seconds = job_seconds(client, "retrieve", {"Resources": [{"Study": str(uid)}]})
+                seconds = transfer_seconds(
+                    client, protected.access_log, "retrieve", {"Resources": [{"Study": str(uid)}]}
+                )
                 figures[arm]["retrieve"].append(size_mb / seconds)
+                figures[arm]["peak"].append(peak_rss_mib(processes[arm]))
                 for study in b.get("/studies").json():
                     b.delete(f"/studies/{study}")
         result: dict[str, Any] = {"study_mb": round(size_mb, 1), "rounds": rounds}
@@ -258,10 +291,21 @@ def image_path(
                 "managed_mb_s": round(medians["managed"], 1),
                 "static_mb_s": round(medians["static"], 1),
                 "ratio": round(medians["managed"] / medians["static"], 3),
+                "control_mb_s": round(medians["control"], 1),
+                # The same figure between two identical arms: how far noise alone goes.
+                "identical_arms_ratio": round(medians["control"] / medians["static"], 3),
+                "mb_s_by_round": {
+                    arm: [round(value, 1) for value in figures[arm][direction]] for arm in clients
+                },
             }
         result["rss_after_start_mib"] = idle_rss
+        # Each round's peak, the median of the rounds: one peak over the whole run keeps
+        # the worst heap growth of any round.
         result["peak_rss_mib"] = {
-            arm: round(peak_rss_mib(process), 1) for arm, process in processes.items()
+            arm: round(statistics.median(figures[arm]["peak"]), 1) for arm in processes
+        }
+        result["peak_rss_by_round_mib"] = {
+            arm: [round(peak, 1) for peak in figures[arm]["peak"]] for arm in processes
         }
         peaks = result["peak_rss_mib"]
         result["memory_added_mib"] = round(peaks["managed"] - peaks["static"], 1)
@@ -296,14 +340,23 @@ with open(os.environ["BENCH_IMPORT_COSTS"], "w") as output:
     json.dump(costs, output)
 """
 # What the plugin loads for client_secret servers, library by library: each step counts
-# only what the steps before it did not load.
+# only what the steps before it did not load. The steps share one namespace.
+TLS_STEP = "ssl and the system's CA store"
 IMPORT_STEPS = (
-    ("ssl and the system's CA store", "import ssl; ssl.create_default_context()"),
-    ("httpx2", "import httpx2"),
+    (TLS_STEP, "import ssl; context = ssl.create_default_context()"),
+    # httpx2 loads its transport's modules (httpcore2, h11, anyio) only when one is made.
+    (
+        "httpx2 and its transport (httpcore2, h11, anyio)",
+        "import httpx2; httpx2.HTTPTransport(verify=context)",
+    ),
     ("Authlib's OAuth 2 client", "import authlib.oauth2.client"),
     ("pydantic", "import pydantic"),
     (
-        "orthanc_dicomweb_oauth",
+        "the plugin's configuration schema (pydantic models)",
+        "import orthanc_dicomweb_oauth.settings_schema",
+    ),
+    (
+        "the rest of orthanc_dicomweb_oauth",
         "import orthanc_dicomweb_oauth.service, orthanc_dicomweb_oauth.rest_api",
     ),
 )
@@ -331,14 +384,18 @@ def import_costs(work: Path, entry: Path) -> dict[str, float]:
     return costs
 
 
+def empty_script(work: Path) -> Path:
+    script = work / "empty_script.py"
+    script.write_text("")
+    return script
+
+
 def interpreter_cost(work: Path) -> dict[str, dict[str, float]]:
     """Orthanc after start without Python, and with Python running an empty script: what
     any Python plugin costs before importing anything."""
-    empty = work / "empty_script.py"
-    empty.write_text("")
     configurations = {
         "without_python": {"Plugins": []},
-        "python_empty_script": orthanc_configuration(str(empty)),
+        "python_empty_script": orthanc_configuration(str(empty_script(work))),
     }
     result = {}
     for name, configuration in configurations.items():
@@ -462,10 +519,16 @@ def idle_cost(work: Path, rig: dict[str, Any], seconds: float, starts: int) -> d
     }
     with_plugin = orthanc_configuration(str(entry), {"Servers": servers})
     without = orthanc_configuration()
+    # Any Python plugin's share of the start: the interpreter, running an empty script.
+    python_only = orthanc_configuration(str(empty_script(work)))
     result: dict[str, Any] = {"servers": 10, "seconds": seconds}
-    start_times: dict[str, list[float]] = {"with": [], "without": []}
+    start_times: dict[str, list[float]] = {"with": [], "without": [], "python_only": []}
     for round_number in range(starts):
-        for name, config in (("with", with_plugin), ("without", without)):
+        for name, config in (
+            ("with", with_plugin),
+            ("without", without),
+            ("python_only", python_only),
+        ):
             orthanc = Orthanc(
                 f"idle-{name}-{round_number}",
                 work,
@@ -474,13 +537,20 @@ def idle_cost(work: Path, rig: dict[str, Any], seconds: float, starts: int) -> d
                 env={"BENCH_SECRET": CLIENT_SECRET},
                 verbose=False,
             )
+            orthanc.poll_interval = 0.002
             started = time.monotonic()
             orthanc.start()
             start_times[name].append(time.monotonic() - started)
             orthanc.stop()
     result["start_s"] = {name: round(statistics.median(v), 3) for name, v in start_times.items()}
+    result["start_s_each"] = {
+        name: [round(seconds, 3) for seconds in v] for name, v in start_times.items()
+    }
     result["start_added_ms"] = round(
         (result["start_s"]["with"] - result["start_s"]["without"]) * 1000, 1
+    )
+    result["start_added_by_python_ms"] = round(
+        (result["start_s"]["python_only"] - result["start_s"]["without"]) * 1000, 1
     )
     cpu: dict[str, float] = {}
     for name, config in (("with", with_plugin), ("without", without)):
@@ -589,7 +659,11 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores",
         "smoke": smoke,
     }
-    with tempfile.TemporaryDirectory(prefix="dicomweb-oauth-bench-") as temporary:
+    # Orthancs' storage in memory where there is a tmpfs: the disk's write-back would add
+    # its own noise to the image path's timings.
+    in_memory = TMPFS if os.access(TMPFS, os.W_OK) else None
+    results["storage"] = in_memory or tempfile.gettempdir()
+    with tempfile.TemporaryDirectory(prefix="dicomweb-oauth-bench-", dir=in_memory) as temporary:
         work = Path(temporary)
         rig = _start_rig(work, token_ttl=20 if smoke else 60)
         try:
@@ -597,7 +671,7 @@ def main(argv: list[str] | None = None) -> int:
             results["image_path"] = image_path(
                 work,
                 rig,
-                rounds=2 if smoke else 5,
+                rounds=2 if smoke else 15,
                 instances=4 if smoke else 200,
                 side=64 if smoke else 512,
             )
@@ -608,7 +682,7 @@ def main(argv: list[str] | None = None) -> int:
             results["token_keeper"] = token_keeper(2 if smoke else 10, 64)
             say(json.dumps(results["token_keeper"], indent=2))
             say("3. Idle cost")
-            results["idle"] = idle_cost(work, rig, 3 if smoke else 60, 1 if smoke else 9)
+            results["idle"] = idle_cost(work, rig, 3 if smoke else 60, 1 if smoke else 21)
             say(json.dumps(results["idle"], indent=2))
             say("4. Scale")
             results["scale"] = scale(work, rig, 10 if smoke else 100, 5 if smoke else 120)
@@ -649,16 +723,17 @@ def _start_rig(work: Path, token_ttl: int) -> dict[str, Any]:
 def goal_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     image, keeper, idle = results["image_path"], results["token_keeper"], results["idle"]
     scale = results["scale"]
+    spread, herd_limit = start_herd_limit(scale["servers"])
     rows = [
         (
-            "STOW-RS throughput ratio (managed / static)",
-            image["stow"]["ratio"],
+            "STOW-RS throughput ratio (managed / static; two identical static arms)",
+            f"{image['stow']['ratio']}; {image['stow']['identical_arms_ratio']}",
             GOALS["throughput_ratio"],
             image["stow"]["ratio"] >= 0.98,
         ),
         (
-            "Retrieve throughput ratio (managed / static)",
-            image["retrieve"]["ratio"],
+            "Retrieve throughput ratio (managed / static; two identical static arms)",
+            f"{image['retrieve']['ratio']}; {image['retrieve']['identical_arms_ratio']}",
             GOALS["throughput_ratio"],
             image["retrieve"]["ratio"] >= 0.98,
         ),
@@ -666,7 +741,10 @@ def goal_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             "Peak memory added by the plugin (MiB)",
             image["memory_added_mib"],
             GOALS["memory_added_mib"],
-            image["memory_added_mib"] <= 10,
+            # Identical arms further apart than the goal: the difference says nothing.
+            None
+            if image["peak_difference_between_identical_arms_mib"] > 10
+            else image["memory_added_mib"] <= 10,
         ),
         (
             "Memory added after start, before any transfer (MiB)",
@@ -684,8 +762,8 @@ def goal_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             f"Token requests in the provider's busiest second, {scale['servers']} servers: "
             "at start / after",
             f"{scale['busiest_second_at_start']} / {scale['busiest_second_after_start']}",
-            GOALS["busiest_second"],
-            scale["busiest_second_at_start"] <= START_SPREAD_LIMIT
+            f"at most {herd_limit} at start (random times over {spread:g} s), no more after",
+            scale["busiest_second_at_start"] <= herd_limit
             and scale["busiest_second_after_start"] <= scale["busiest_second_at_start"],
         ),
         (
@@ -708,13 +786,14 @@ def goal_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             keeper["cached_read_p50_us"] < 10,
         ),
         (
-            "Start time added (ms)",
-            idle["start_added_ms"],
+            "Start time added (ms), of which Orthanc's embedded Python itself",
+            f"{idle['start_added_ms']}, {idle['start_added_by_python_ms']}",
             GOALS["start_added_ms"],
             idle["start_added_ms"] < 50,
         ),
     ]
-    return [(name, str(value), goal, "yes" if met else "NO") for name, value, goal, met in rows]
+    verdicts = {True: "yes", False: "NO", None: "cannot tell"}
+    return [(name, str(value), goal, verdicts[met]) for name, value, goal, met in rows]
 
 
 def summary(results: dict[str, Any]) -> str:
@@ -762,8 +841,9 @@ def _misses(results: dict[str, Any]) -> list[str]:
     if any("memory" in row[0].lower() for row in missed):
         added = added_after_start(image)
         costs = image["import_rss_mib"]
-        parts = ", ".join(f"`{name}` {value}" for name, value in costs.items() if name != "total")
+        parts = ", ".join(f"{name} {value}" for name, value in costs.items() if name != "total")
         peaks = image["peak_rss_mib"]
+        floor = round(interpreter_added(image) + costs[TLS_STEP], 1)
         lines += [
             f"Memory: the plugin adds {added['total']} MiB to Orthanc after start, before any "
             f"transfer: {added['anonymous']} MiB of its own memory (Python objects, heap, "
@@ -772,28 +852,46 @@ def _misses(results: dict[str, Any]) -> list[str]:
             f"{interpreter_added(image)} MiB is Orthanc's embedded Python itself (Orthanc "
             "running an empty PythonScript, against Orthanc without Python), paid once by "
             "every site that runs any Python plugin; the plugin adds "
-            f"{added_to_python(image)} MiB to an Orthanc already running Python. Most of it "
-            "is what the plugin imports, measured one step after the other inside a real "
-            f"Orthanc (MiB): {parts}, {costs['total']} in all. The libraries the project "
-            "builds on (an HTTP client with TLS, Authlib, a validation library) take more "
-            "than 10 MiB between them before a line of the plugin runs; meeting the goal "
-            "means replacing them by hand-written code on the standard library: a decision "
-            "for the maintainers. Each further server adds "
-            f"{memory_per_further_server(results)} MiB (one server against ten, after start).",
+            f"{added_to_python(image)} MiB to an Orthanc already running Python. Each further "
+            f"server adds {memory_per_further_server(results)} MiB (one server against ten).",
             "",
-            f"At peak, the managed arm ended {image['memory_added_mib']} MiB above the static "
-            f"one ({peaks['managed']} against {peaks['static']} MiB). Two identical static "
-            f"arms ended {image['peak_difference_between_identical_arms_mib']} MiB apart "
-            f"({peaks['static']} and {peaks['control']} MiB): Orthanc's peak depends on how "
-            "its heap grew during the transfers more than on the plugin, and beyond the "
-            "difference after start this run cannot attribute the peak difference to the "
-            "plugin. Image data never passes through Python: both arms move it through the "
-            "same C++ code.",
+            "What the plugin loads, one step after the other inside a real Orthanc (MiB): "
+            f"{parts}; {costs['total']} in all. The embedded Python with ssl and the system's "
+            f"CA store, the least any Python plugin verifying TLS needs, is already {floor} "
+            "MiB: over an Orthanc without Python, no Python plugin that calls an HTTPS token "
+            "endpoint can meet 10 MiB. Over an Orthanc already running Python, the HTTP "
+            "client (httpx2; requests weighs about the same) and pydantic with the schema "
+            "take most of it; the rest (Authlib's OAuth 2 client, the plugin's own code) is "
+            "small. Meeting 10 MiB there means an HTTP client written on the standard library "
+            "and a lighter validation library (msgspec, attrs with cattrs): a decision for "
+            "the maintainers, since the project chose maintained libraries for both.",
+            "",
+            "At peak (each arm's median over the rounds of its peak during one round's STOW "
+            f"and retrieve), the managed arm was {image['memory_added_mib']} MiB above the "
+            f"static one ({peaks['managed']} against {peaks['static']} MiB), and two identical "
+            f"static arms were {image['peak_difference_between_identical_arms_mib']} MiB apart "
+            f"({peaks['static']} and {peaks['control']} MiB; every round's peak is in the "
+            "figures below). Orthanc's peak depends on how its heap grows during a transfer, "
+            "far more than on the plugin, so the peak difference cannot be resolved to 10 "
+            "MiB. Image data never passes through Python (both arms move it through the same "
+            "C++ code), so the plugin's share of the peak is its memory after start.",
             "",
         ]
     for name, value, goal, _ in missed:
-        if "memory" not in name.lower():
-            lines += [f"{name}: {value}, goal {goal}. This run does not explain it.", ""]
+        if "memory" in name.lower():
+            continue
+        reason = "This run does not explain it."
+        direction = "stow" if name.startswith("STOW") else "retrieve"
+        if "throughput" in name.lower():
+            figures = image[direction]
+            if abs(1 - figures["ratio"]) <= abs(1 - figures["identical_arms_ratio"]):
+                reason = (
+                    "Two identical static arms were further apart in the same run "
+                    f"({figures['identical_arms_ratio']}): the difference is this machine's "
+                    "noise (every round's figure is below), and image data never passes "
+                    "through Python."
+                )
+        lines += [f"{name}: {value}, goal {goal}. {reason}", ""]
     return lines
 
 
@@ -808,7 +906,7 @@ def performance_document(results: dict[str, Any]) -> str:
             "",
             f"Measured on {results['date']} on {results['machine']}, with Debian 12's Orthanc "
             "1.10.1 (DICOMweb 1.7, Python plugin 4.0), node-oidc-provider and an nginx-protected "
-            "Orthanc on loopback, by `make bench`.",
+            f"Orthanc on loopback, their storage in {results['storage']}, by `make bench`.",
             "",
             *table,
             "",

@@ -1,76 +1,27 @@
-"""The Orthanc glue, and the only module that imports ``orthanc``: reads the configuration,
-starts and stops the workers, serves the REST routes, publishes metrics, and sends the
-package's log lines to Orthanc's log.
-
-Orthanc's start is not delayed: ``register()`` only registers callbacks; the heavy
-imports, the configuration and the first token requests happen in a thread started on
-ORTHANC_STARTED.
+"""The Orthanc glue's entry: registers the plugin's callbacks while Orthanc starts, and
+nothing more. Orthanc's start waits for this module only, which imports nothing but
+``orthanc``; the work (configuration, token requests, REST answers) is in
+``orthanc_runtime``, imported on ORTHANC_STARTED in a thread of its own.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import threading
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
-
 import orthanc
 
-from .errors import DicomWebApiError, QidoError
-
+# Even typing and threading are imported only for the type checker or after the start:
+# each costs Orthanc's start a few milliseconds.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .service import OAuthService
+    import threading
+    from types import ModuleType
+    from typing import Any
 
-LOGGER_NAME = "orthanc_dicomweb_oauth"
 ROUTE = "/dicomweb-oauth/servers"
 STARTUP_JOIN_TIMEOUT = 2.0
 
-_service: OAuthService | None = None
 _startup: threading.Thread | None = None
+_runtime: ModuleType | None = None
 _registered = False
-
-
-class OrthancLogHandler(logging.Handler):
-    """The package's log records, one line each, in Orthanc's log. Orthanc shows only its
-    warnings and errors unless started with --verbose: the package's INFO lines (a token
-    acquired, a recovery, a definition restored: state changes an administrator needs to
-    see) become Orthanc warnings, its DEBUG lines (routine refreshes) Orthanc info."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            message = f"DicomWebOAuth: {record.getMessage()}"
-            if record.exc_info and record.exc_info[1] is not None:
-                error = record.exc_info[1]
-                message += f" ({type(error).__name__}: {error})"
-        except Exception:  # a bad record must not break the caller
-            self.handleError(record)
-            return
-        if record.levelno >= logging.ERROR:
-            orthanc.LogError(message)
-        elif record.levelno >= logging.INFO:
-            orthanc.LogWarning(message)
-        else:
-            orthanc.LogInfo(message)
-
-
-class OrthancDicomWebServers:
-    """The DICOMweb plugin's server definitions, through Orthanc's REST API. The
-    ``AfterPlugins`` calls reach routes served by other plugins."""
-
-    def put(self, name: str, definition: Mapping[str, Any]) -> None:
-        try:
-            orthanc.RestApiPutAfterPlugins(_server_uri(name), json.dumps(definition))
-        except orthanc.OrthancException as error:
-            raise DicomWebApiError(_orthanc_error(error)) from None
-
-    def list_expanded(self) -> Mapping[str, Any]:
-        try:
-            listed = json.loads(orthanc.RestApiGetAfterPlugins("/dicom-web/servers?expand"))
-        except orthanc.OrthancException as error:
-            raise DicomWebApiError(_orthanc_error(error)) from None
-        return listed if isinstance(listed, dict) else {}
 
 
 def register(install_change_callback: bool = True) -> None:
@@ -84,18 +35,15 @@ def register(install_change_callback: bool = True) -> None:
     if _registered:
         return
     _registered = True
-    logger = logging.getLogger(LOGGER_NAME)
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    logger.addHandler(OrthancLogHandler())
     if install_change_callback:
         try:
             orthanc.RegisterOnChangeCallback(on_change)
         except RuntimeError:
-            logger.error(
-                "cannot register the change callback: the Python script already has one. Call "
-                "register(install_change_callback=False) and forward its calls to "
-                "orthanc_dicomweb_oauth.orthanc_plugin.on_change; no server is managed"
+            orthanc.LogError(
+                "DicomWebOAuth: cannot register the change callback: the Python script "
+                "already has one. Call register(install_change_callback=False) and forward "
+                "its calls to orthanc_dicomweb_oauth.orthanc_plugin.on_change; no server is "
+                "managed"
             )
     for pattern in (ROUTE, f"{ROUTE}/([^/]+)", f"{ROUTE}/([^/]+)/([^/]+)"):
         orthanc.RegisterRestCallback(pattern, _rest_callback)
@@ -106,6 +54,8 @@ def on_change(change_type: Any, level: Any, resource: Any) -> None:
     the calls here instead."""
     global _startup  # noqa: PLW0603
     if change_type == orthanc.ChangeType.ORTHANC_STARTED and _startup is None:
+        import threading  # after the start
+
         _startup = threading.Thread(target=_start, name="dicomweb-oauth-start", daemon=True)
         _startup.start()
     elif change_type == orthanc.ChangeType.ORTHANC_STOPPED:
@@ -113,91 +63,26 @@ def on_change(change_type: Any, level: Any, resource: Any) -> None:
 
 
 def _start() -> None:
-    global _service  # noqa: PLW0603
-    logger = logging.getLogger(LOGGER_NAME)
+    global _runtime  # noqa: PLW0603
     try:
-        from .configuration import load_configuration
-        from .service import OAuthService
-
-        configuration = load_configuration(json.loads(orthanc.GetConfiguration()))
-        service = OAuthService(
-            configuration,
-            OrthancDicomWebServers(),
-            publish_metrics=_publish_metrics,
-            logger=logger,
+        from . import orthanc_runtime  # off the start path
+    except Exception as error:  # a dependency missing or broken: Orthanc keeps running
+        orthanc.LogError(
+            f"DicomWebOAuth: cannot start: no server is managed ({type(error).__name__}: {error})"
         )
-        service.start()
-    except Exception:
-        # Orthanc keeps running; the REST API keeps answering 503.
-        logger.exception("cannot start: no server is managed")
         return
-    _service = service
+    _runtime = orthanc_runtime
+    orthanc_runtime.start()
 
 
 def _stop() -> None:
     if _startup is not None:
         _startup.join(STARTUP_JOIN_TIMEOUT)
-    if _service is not None:
-        _service.stop()
-
-
-def _publish_metrics(values: Mapping[str, float]) -> None:
-    for name, value in values.items():
-        orthanc.SetMetricsValue(name, value, orthanc.MetricsType.DEFAULT)
-
-
-def _qido(name: str) -> int:
-    body = json.dumps({"Uri": "/studies", "Arguments": {"limit": "1"}})
-    try:
-        answer = orthanc.RestApiPostAfterPlugins(f"{_server_uri(name)}/qido", body)
-    except orthanc.OrthancException as error:
-        message = f"QIDO-RS through the DICOMweb plugin failed: {_orthanc_error(error)}"
-        raise QidoError(message) from None
-    studies = json.loads(answer)
-    return len(studies) if isinstance(studies, list) else 0
+    if _runtime is not None:
+        _runtime.stop()
 
 
 def _rest_callback(output: Any, uri: str, **request: Any) -> None:
-    service = _service
-    if service is None:
-        _send_error(output, 503, {"Error": "starting"})
-        return
-    from .rest_api import handle
+    from . import orthanc_runtime  # loaded once, after the start
 
-    groups = list(request.get("groups") or ())
-    name = groups[0] if groups else None
-    action = groups[1] if len(groups) > 1 else None
-    answer = handle(service, request["method"], name, action, _qido)
-    if answer.allowed is not None:
-        output.SendMethodNotAllowed(answer.allowed)
-    elif answer.status == 200:
-        output.AnswerBuffer(json.dumps(answer.body, indent=2), "application/json")
-    else:
-        _send_error(output, answer.status, answer.body or {})
-
-
-def _send_error(output: Any, status: int, body: Mapping[str, Any]) -> None:
-    output.SetHttpHeader("Content-Type", "application/json")
-    _send_http_status(output, status, json.dumps(body, indent=2, ensure_ascii=True))
-
-
-# Differences between the Python plugin's versions, handled here and only here.
-
-
-def _send_http_status(output: Any, status: int, text: str) -> None:
-    """An HTTP status with a body. The Python plugin 4.0 (Orthanc 1.10) takes the body as a
-    str and its length; 5.0 and later take the body alone. Each rejects the other's
-    arguments with a TypeError before sending anything. ``text`` is ASCII: its length is
-    its size in bytes."""
-    try:
-        output.SendHttpStatus(status, text)
-    except TypeError:
-        output.SendHttpStatus(status, text, len(text))
-
-
-def _server_uri(name: str) -> str:
-    return f"/dicom-web/servers/{quote(name, safe='')}"
-
-
-def _orthanc_error(error: Exception) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
+    orthanc_runtime.answer_rest(output, uri, **request)

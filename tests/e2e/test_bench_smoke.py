@@ -37,6 +37,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert keeper["token_requests_sent"] == keeper["refreshes_needed"] >= 1
     assert set(figures["idle"]["cpu_s_per_hour"]) == {"with", "without"}
     assert set(figures["idle"]["rss_after_start_mib"]) == {"with", "without"}
+    assert set(figures["idle"]["start_s"]) == {"with", "without", "python_only"}
     scale = figures["scale"]
     assert scale["valid"] == scale["servers"] == scale["qido_ok"]
     assert scale["busiest_second_at_start"] >= 1

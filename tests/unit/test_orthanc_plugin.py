@@ -1,59 +1,43 @@
-"""The glue's answers through Orthanc's Python plugin, whose signatures differ between
-versions: stand-ins parse the arguments as each version does."""
+"""What Orthanc's start waits for: the entry script and the registration import nothing
+but the plugin's own two small modules (and ``orthanc``); the rest loads after the start."""
 
 from __future__ import annotations
 
-import importlib
+import json
+import subprocess
 import sys
-from collections.abc import Iterator
-from types import ModuleType
-from typing import Any
+from pathlib import Path
 
-import pytest
+from orthanc_dicomweb_oauth import orthanc_entry
 
-GLUE = "orthanc_dicomweb_oauth.orthanc_plugin"
-
-
-class RestOutput4:
-    """Python plugin 4.0 (Orthanc 1.10): ``SendHttpStatus(status, body: str, size)``."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[int, bytes]] = []
-        self.headers: dict[str, str] = {}
-
-    def SetHttpHeader(self, name: str, value: str) -> None:  # noqa: N802 - Orthanc's name
-        self.headers[name] = value
-
-    def SendHttpStatus(self, *arguments: Any) -> None:  # noqa: N802
-        if len(arguments) != 3 or not isinstance(arguments[1], str):
-            raise TypeError("Bad types for the arguments (3 arguments expected)")
-        status, body, size = arguments
-        self.sent.append((status, body.encode()[:size]))
+ENTRY = Path(orthanc_entry.__path__[0]) / "dicomweb_oauth_plugin.py"
+# Runs the entry script as Orthanc's Python plugin would, with a stand-in ``orthanc`` that
+# records the registrations, and prints the modules the script loaded.
+RUN_ENTRY = """
+import json, sys, types
+orthanc = types.ModuleType("orthanc")
+registered = []
+orthanc.RegisterOnChangeCallback = lambda callback: registered.append("change")
+orthanc.RegisterRestCallback = lambda pattern, callback: registered.append(pattern)
+sys.modules["orthanc"] = orthanc
+before = set(sys.modules)
+path = sys.argv[1]
+exec(compile(open(path).read(), path, "exec"), {"__file__": path, "__name__": "entry"})
+print(json.dumps({"loaded": sorted(set(sys.modules) - before), "registered": registered}))
+"""
 
 
-class RestOutput5(RestOutput4):
-    """Python plugin 5.0 and later (Orthanc 1.12, 1.13): ``SendHttpStatus(status, body)``,
-    the body a str or bytes."""
-
-    def SendHttpStatus(self, *arguments: Any) -> None:  # noqa: N802
-        if len(arguments) != 2 or not isinstance(arguments[1], (str, bytes)):
-            raise TypeError("Bad types for the arguments (2 arguments expected)")
-        status, body = arguments
-        self.sent.append((status, body.encode() if isinstance(body, str) else body))
-
-
-@pytest.fixture
-def glue(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
-    monkeypatch.setitem(sys.modules, "orthanc", ModuleType("orthanc"))
-    yield importlib.import_module(GLUE)
-    sys.modules.pop(GLUE, None)
-
-
-@pytest.mark.parametrize("output_class", [RestOutput4, RestOutput5])
-def test_an_error_answer_reaches_every_python_plugin_version(
-    glue: ModuleType, output_class: type[RestOutput4]
-) -> None:
-    output = output_class()
-    glue._send_error(output, 409, {"Error": "invalid configuration: é"})
-    assert output.headers == {"Content-Type": "application/json"}
-    assert output.sent == [(409, b'{\n  "Error": "invalid configuration: \\u00e9"\n}')]
+def test_orthanc_s_start_loads_only_the_registration() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_ENTRY, str(ENTRY)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    answer = json.loads(result.stdout)
+    loaded = {name for name in answer["loaded"] if not name.startswith("_")}
+    assert loaded <= {"orthanc_dicomweb_oauth", "orthanc_dicomweb_oauth.orthanc_plugin"}, loaded
+    assert "orthanc_dicomweb_oauth.orthanc_plugin" in loaded
+    assert answer["registered"][0] == "change"
+    assert len(answer["registered"]) == 4
