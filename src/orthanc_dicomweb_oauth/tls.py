@@ -1,6 +1,6 @@
 """The TLS contexts token requests verify providers with, one per CA bundle for the whole
-process: each context parses its whole bundle (the system's has some 150 certificates),
-which would otherwise cost every server's client about a MiB of Orthanc's memory."""
+process: each context parses its whole bundle (Debian's has some 150 certificates),
+which cost every server's client about half a MiB of Orthanc's memory."""
 
 from __future__ import annotations
 
