@@ -155,13 +155,15 @@ def _run_fault(
     keeper = tokens.keeper
     try:
         first = keeper.token()
+        if FAULTS[name] is None:
+            # Before the refresh is due: stopping waits up to 0.5 s for werkzeug's poll,
+            # which would otherwise eat into the cached token's remaining life.
+            server.stop()
         time.sleep(keeper.seconds_until_due() + 0.01)
         caplog.clear()
         with endpoint.lock:
             before = endpoint.requests
             endpoint.fault = FAULTS[name]
-        if FAULTS[name] is None:
-            server.stop()
         served: list[bool] = []
         longest = 0.0
         fault_end = time.monotonic() + FAULT_SECONDS
