@@ -882,9 +882,8 @@ def _misses(results: dict[str, Any]) -> list[str]:
         if "memory" in name.lower():
             continue
         reason = "This run does not explain it."
-        direction = "stow" if name.startswith("STOW") else "retrieve"
         if "throughput" in name.lower():
-            figures = image[direction]
+            figures = image["stow" if name.startswith("STOW") else "retrieve"]
             error = median_ratio_error(figures["mb_s_by_round"])
             rounds = len(figures["mb_s_by_round"]["static"])
             if abs(1 - figures["ratio"]) <= 2 * error:
