@@ -1,7 +1,7 @@
 """The Orthanc glue's entry: registers the plugin's callbacks while Orthanc starts, and
-nothing more. Orthanc's start waits for this module only, which imports nothing but
-``orthanc``; the work (configuration, token requests, REST answers) is in
-``orthanc_runtime``, imported on ORTHANC_STARTED in a thread of its own.
+answers HTTP 503 until the runtime is up. Orthanc's start waits for this module only,
+which imports nothing but ``orthanc``; the work (configuration, token requests, REST
+answers) is in ``orthanc_runtime``, imported on ORTHANC_STARTED in a thread of its own.
 """
 
 from __future__ import annotations
@@ -83,6 +83,29 @@ def _stop() -> None:
 
 
 def _rest_callback(output: Any, uri: str, **request: Any) -> None:
-    from . import orthanc_runtime  # loaded once, after the start
+    runtime = _runtime
+    if runtime is None:
+        # Not started yet, or the runtime could not be imported (its error is in the log).
+        answer_starting(output)
+        return
+    runtime.answer_rest(output, uri, **request)
 
-    orthanc_runtime.answer_rest(output, uri, **request)
+
+def answer_starting(output: Any) -> None:
+    """HTTP 503 while no server is managed: the start is under way, or it failed."""
+    send_json_status(output, 503, '{\n  "Error": "starting"\n}')
+
+
+# Differences between the Python plugin's versions, handled here and only here.
+
+
+def send_json_status(output: Any, status: int, text: str) -> None:
+    """An HTTP status with a JSON body. The Python plugin 4.0 (Orthanc 1.10) takes the body
+    as a str and its length; 5.0 and later take the body alone. Each rejects the other's
+    arguments with a TypeError before sending anything. ``text`` is ASCII: its length is
+    its size in bytes."""
+    output.SetHttpHeader("Content-Type", "application/json")
+    try:
+        output.SendHttpStatus(status, text)
+    except TypeError:
+        output.SendHttpStatus(status, text, len(text))

@@ -1,7 +1,7 @@
 """The plugin's work inside Orthanc once it has started: reads the configuration, starts
 and stops the workers, serves the REST routes, publishes metrics, and sends the package's
-log lines to Orthanc's log. Imported by ``orthanc_plugin`` on ORTHANC_STARTED and on the
-first REST call, never on Orthanc's start path.
+log lines to Orthanc's log. Imported by ``orthanc_plugin`` on ORTHANC_STARTED, never on
+Orthanc's start path.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import orthanc
 
 from .configuration import load_configuration
 from .errors import DicomWebApiError, QidoError
+from .orthanc_plugin import answer_starting, send_json_status
 from .rest_api import handle
 from .service import OAuthService
 
@@ -114,7 +115,7 @@ def answer_rest(output: Any, uri: str, **request: Any) -> None:
     """Orthanc's REST callback for the plugin's routes."""
     service = _service
     if service is None:
-        _send_error(output, 503, {"Error": "starting"})
+        answer_starting(output)
         return
     groups = list(request.get("groups") or ())
     name = groups[0] if groups else None
@@ -129,22 +130,7 @@ def answer_rest(output: Any, uri: str, **request: Any) -> None:
 
 
 def _send_error(output: Any, status: int, body: Mapping[str, Any]) -> None:
-    output.SetHttpHeader("Content-Type", "application/json")
-    _send_http_status(output, status, json.dumps(body, indent=2, ensure_ascii=True))
-
-
-# Differences between the Python plugin's versions, handled here and only here.
-
-
-def _send_http_status(output: Any, status: int, text: str) -> None:
-    """An HTTP status with a body. The Python plugin 4.0 (Orthanc 1.10) takes the body as a
-    str and its length; 5.0 and later take the body alone. Each rejects the other's
-    arguments with a TypeError before sending anything. ``text`` is ASCII: its length is
-    its size in bytes."""
-    try:
-        output.SendHttpStatus(status, text)
-    except TypeError:
-        output.SendHttpStatus(status, text, len(text))
+    send_json_status(output, status, json.dumps(body, indent=2, ensure_ascii=True))
 
 
 def _server_uri(name: str) -> str:

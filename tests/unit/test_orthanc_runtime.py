@@ -1,4 +1,4 @@
-"""The runtime glue's answers through Orthanc's Python plugin, whose signatures differ between
+"""The glue's answers through Orthanc's Python plugin, whose signatures differ between
 versions: stand-ins parse the arguments as each version does."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 GLUE = "orthanc_dicomweb_oauth.orthanc_runtime"
+ENTRY = "orthanc_dicomweb_oauth.orthanc_plugin"
 
 
 class RestOutput4:
@@ -43,10 +44,21 @@ class RestOutput5(RestOutput4):
 
 
 @pytest.fixture
-def glue(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
-    monkeypatch.setitem(sys.modules, "orthanc", ModuleType("orthanc"))
-    yield importlib.import_module(GLUE)
-    sys.modules.pop(GLUE, None)
+def orthanc_stand_in(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """A stand-in ``orthanc``; the glue's modules imported with it are forgotten after."""
+    stand_in = ModuleType("orthanc")
+    monkeypatch.setitem(sys.modules, "orthanc", stand_in)
+    yield stand_in
+    package = sys.modules["orthanc_dicomweb_oauth"]
+    for name in (GLUE, ENTRY):
+        sys.modules.pop(name, None)
+        # ``from . import`` finds a submodule on its package before sys.modules.
+        package.__dict__.pop(name.rpartition(".")[2], None)
+
+
+@pytest.fixture
+def glue(orthanc_stand_in: ModuleType) -> ModuleType:
+    return importlib.import_module(GLUE)
 
 
 @pytest.mark.parametrize("output_class", [RestOutput4, RestOutput5])
@@ -57,3 +69,23 @@ def test_an_error_answer_reaches_every_python_plugin_version(
     glue._send_error(output, 409, {"Error": "invalid configuration: é"})
     assert output.headers == {"Content-Type": "application/json"}
     assert output.sent == [(409, b'{\n  "Error": "invalid configuration: \\u00e9"\n}')]
+
+
+@pytest.mark.parametrize("output_class", [RestOutput4, RestOutput5])
+def test_without_its_runtime_the_plugin_logs_why_and_answers_503(
+    orthanc_stand_in: ModuleType, monkeypatch: pytest.MonkeyPatch, output_class: type[RestOutput4]
+) -> None:
+    """A dependency missing from Orthanc's Python: the REST routes keep answering."""
+    logged: list[str] = []
+    orthanc_stand_in.LogError = logged.append  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, GLUE, None)  # importing it raises ModuleNotFoundError
+    entry = importlib.import_module(ENTRY)
+    entry._start()
+    assert len(logged) == 1
+    assert logged[0].startswith(
+        "DicomWebOAuth: cannot start: no server is managed (ModuleNotFoundError"
+    )
+    output = output_class()
+    entry._rest_callback(output, "/dicomweb-oauth/servers", method="GET", groups=[])
+    assert output.headers == {"Content-Type": "application/json"}
+    assert output.sent == [(503, b'{\n  "Error": "starting"\n}')]
