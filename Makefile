@@ -1,7 +1,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test lint docs demo bench clean
+.PHONY: setup test lint docs demo bench reliability clean
 
 setup:
 	scripts/setup
@@ -24,6 +24,12 @@ demo: setup
 # 12 minutes). The test suite runs only `python -m local_rig.bench --smoke`.
 bench: setup
 	$(PY) -m local_rig.bench --write-docs
+
+# docs/reliability.md from the tests that measure it (about 6 minutes); `make test`
+# writes the same figures to test-artifacts/reliability.md only.
+reliability: setup
+	$(PY) -m pytest tests/integration/test_fault_scenarios.py tests/e2e/test_reliability.py \
+		--reliability-report docs/reliability.md
 
 docs: setup
 	$(PY) scripts/generate_configuration_reference.py > docs/configuration.md

@@ -44,9 +44,9 @@ from pydicom.uid import generate_uid
 from werkzeug import Request, Response
 from werkzeug.serving import make_server
 
-from orthanc_dicomweb_oauth.configuration import load_configuration
-from orthanc_dicomweb_oauth.keeper_factory import create_server_tokens
-from orthanc_dicomweb_oauth.service import MAX_START_SPREAD, START_SPREAD_PER_SERVER
+from orthanc_dicomweb_oauth.config.loader import load_configuration
+from orthanc_dicomweb_oauth.dicomweb.service import start_spread
+from orthanc_dicomweb_oauth.tokens.server_tokens import create_server_tokens
 
 from .installations import plugin_environment
 from .services import (
@@ -88,7 +88,7 @@ def start_herd_limit(servers: int) -> tuple[float, int]:
     """The seconds over which the plugin spreads its servers' first token requests (each
     at a random time in it), and the most any one second should get: the binomial
     expectation plus three standard deviations. A herd would put them all in one."""
-    spread = min(MAX_START_SPREAD, START_SPREAD_PER_SERVER * (servers - 1))
+    spread = start_spread(servers)
     share = min(1.0, 1 / spread) if spread > 0 else 1.0
     expected = servers * share
     return spread, math.ceil(expected + 3 * math.sqrt(expected * (1 - share)))
@@ -353,11 +353,11 @@ IMPORT_STEPS = (
     ("pydantic", "import pydantic"),
     (
         "the plugin's configuration schema (pydantic models)",
-        "import orthanc_dicomweb_oauth.settings_schema",
+        "import orthanc_dicomweb_oauth.config.schema",
     ),
     (
         "the rest of orthanc_dicomweb_oauth",
-        "import orthanc_dicomweb_oauth.service, orthanc_dicomweb_oauth.rest_api",
+        "import orthanc_dicomweb_oauth.dicomweb.service, orthanc_dicomweb_oauth.orthanc.rest_api",
     ),
 )
 

@@ -114,6 +114,18 @@ def run_in(root: Path, argv: list[str], log: int) -> None:
     )
 
 
+def output_of(root: Path, argv: list[str]) -> str:
+    """What ``argv``, run inside the chroot ``root`` as root, prints on its standard output."""
+    return subprocess.run(
+        ["/usr/sbin/chroot", str(root), *argv],
+        env=_CHROOT_ENV,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
 def _build(debootstrap: str, suite: str, target: Path, log: int) -> None:
     mirror = debian_mirror()
     subprocess.run(

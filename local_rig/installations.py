@@ -24,6 +24,7 @@ from .chroots import (
     UnavailableError,
     chroot,
     embedded_python,
+    output_of,
     package_version,
     remove_tree,
     run_in,
@@ -32,7 +33,11 @@ from .services import ROOT
 
 GENERATIONS = ("bookworm", "trixie", "sid")
 HOST_GENERATION = "bookworm"
+# The documented path of the entry script below site-packages, which sites' Orthanc
+# configurations name: the installations check that the package still puts it there.
 ENTRY = "orthanc_dicomweb_oauth/orthanc_entry/dicomweb_oauth_plugin.py"
+# Prints the installed entry script's path.
+ENTRY_SCRIPT_COMMAND = ("bin/orthanc-dicomweb-oauth", "entry-script")
 CONSTRAINTS = ROOT / "requirements" / "constraints.txt"
 # Inside a chroot, as its processes see them.
 CHROOT_VENV = "/opt/orthanc-dicomweb-oauth"
@@ -92,10 +97,14 @@ def plugin_environment() -> Path:
         )
         stamp.write_text(_dependencies_stamp())
     pip_install("--no-deps", "--force-reinstall", str(ROOT))
-    found = list(venv.glob(f"lib/python3*/site-packages/{ENTRY}"))
-    if len(found) != 1:
-        raise RuntimeError(f"entry script not installed in {venv}: {found}")
-    return found[0]
+    command, argument = ENTRY_SCRIPT_COMMAND
+    printed = subprocess.run(
+        [str(venv / command), argument], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    entry = Path(printed)
+    if not entry.is_file() or not printed.endswith(ENTRY):
+        raise RuntimeError(f"`{command} {argument}` printed {printed!r}, not an entry script")
+    return entry
 
 
 def _chroot_installation(suite: str) -> Installation:
@@ -127,9 +136,10 @@ def _chroot_installation(suite: str) -> Installation:
         raise UnavailableError(
             f"installing the plugin in the {suite} chroot failed: {error}; see {log_path}"
         ) from None
-    entry = f"{CHROOT_VENV}/lib/python{minor}/site-packages/{ENTRY}"
-    if not (root / entry.lstrip("/")).is_file():
-        raise RuntimeError(f"entry script not installed in the {suite} chroot: {entry}")
+    command, argument = ENTRY_SCRIPT_COMMAND
+    entry = output_of(root, [f"{CHROOT_VENV}/{command}", argument])
+    if entry != f"{CHROOT_VENV}/lib/python{minor}/site-packages/{ENTRY}":
+        raise RuntimeError(f"`{command} {argument}` printed {entry!r} in the {suite} chroot")
     # The previous runs' configurations and storage.
     remove_tree(root / "tmp" / "rig")
     return Installation(suite, OrthancRoot(root, _user(root, "orthanc")), entry, full)

@@ -10,7 +10,8 @@ from local_rig.installations import GENERATIONS
 
 from .reliability_report import ReliabilityReport
 
-REPORT_PATH = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
+ROOT = Path(__file__).resolve().parents[1]
+REPORT_PATH = ROOT / "test-artifacts" / "reliability.md"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -28,15 +29,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="a generation that cannot be built fails its tests instead of skipping them",
     )
+    parser.addoption(
+        "--reliability-report",
+        type=Path,
+        default=REPORT_PATH,
+        metavar="PATH",
+        help="where the reliability figures go when every section was measured (default: "
+        "test-artifacts/reliability.md; `make reliability` writes docs/reliability.md)",
+    )
 
 
 @pytest.fixture(scope="session")
-def reliability_report() -> Iterator[ReliabilityReport]:
-    """Figures for docs/reliability.md, written only when every section was measured."""
+def reliability_report(request: pytest.FixtureRequest) -> Iterator[ReliabilityReport]:
+    """The reliability figures, written only when every section was measured."""
     report = ReliabilityReport()
     yield report
     if report.complete():
-        REPORT_PATH.write_text(report.render())
+        path: Path = request.config.getoption("reliability_report")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(report.render())
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,15 @@
-"""Builders shared by the tests: settings made through the real configuration loader,
-and JWTs signed with a throw-away key."""
+"""Shared by the tests: settings made through the real configuration loader, JWTs signed
+with a throw-away key, a stand-in for the DICOMweb plugin's server list, and waiting for
+a condition."""
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
 import ssl
+import threading
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +20,84 @@ from cryptography.x509.oid import NameOID
 from joserfc import jwt
 from joserfc.jwk import OctKey
 
-from orthanc_dicomweb_oauth.configuration import ServerSettings, load_configuration
+from orthanc_dicomweb_oauth.config.loader import load_configuration
+from orthanc_dicomweb_oauth.config.settings import ServerSettings
+from orthanc_dicomweb_oauth.errors import DicomWebApiError, TokenRequestError
+from orthanc_dicomweb_oauth.tokens.access_token import AccessToken
 
 # Distinctive values: tests search captured output for them.
 CLIENT_SECRET = "s3cr3t+/:%&=Zq9-LEAKCHECK-é"
 CLIENT_ID = "orthanc-client"
 _SIGNING_KEY = OctKey.generate_key(256)
+
+
+def wait_for(what: str, condition: Callable[[], Any], timeout: float = 20.0) -> Any:
+    """The condition's first truthy result; fails the test after ``timeout`` seconds. The
+    timeout bounds a wait for an event, it measures nothing."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.02)
+
+
+class Clock:
+    """A monotonic clock that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class ScriptedSource:
+    """A token source that answers each request with the next scripted outcome (a
+    lifetime or an error), the last one repeated."""
+
+    def __init__(self, *outcomes: float | TokenRequestError) -> None:
+        self.outcomes = list(outcomes)
+        self.requests = 0
+
+    def __call__(self) -> AccessToken:
+        outcome = self.outcomes[min(self.requests, len(self.outcomes) - 1)]
+        self.requests += 1
+        if isinstance(outcome, TokenRequestError):
+            raise outcome
+        return AccessToken(f"token-{self.requests}", outcome, "expires_in")
+
+
+class FakeDicomWeb:
+    """What the DICOMweb plugin's /dicom-web/servers keeps: definitions by name, header
+    names only in listings. ``refuse`` makes writes fail as Orthanc's API would."""
+
+    def __init__(self) -> None:
+        self.definitions: dict[str, dict[str, Any]] = {}
+        self.puts = 0
+        self.refused_puts = 0
+        self.refuse = False
+        self.lock = threading.Lock()
+
+    def put(self, name: str, definition: Mapping[str, Any]) -> None:
+        with self.lock:
+            if self.refuse:
+                self.refused_puts += 1
+                raise DicomWebApiError("Bad request")
+            self.definitions[name] = dict(definition)
+            self.puts += 1
+
+    def list_expanded(self) -> Mapping[str, Any]:
+        with self.lock:
+            return {
+                name: {**definition, "HttpHeaders": sorted(definition.get("HttpHeaders", {}))}
+                for name, definition in self.definitions.items()
+            }
 
 
 def server_section(token_endpoint: str, **overrides: Any) -> dict[str, Any]:
@@ -41,7 +116,7 @@ def server_settings(token_endpoint: str, name: str = "remote", **overrides: Any)
         {"DicomWebOAuth": {"Servers": {name: server_section(token_endpoint, **overrides)}}},
         environ={},
     )
-    assert not loaded.errors, [str(error) for error in loaded.errors]
+    assert not loaded.problems, [str(error) for error in loaded.problems]
     return loaded.servers[name]
 
 

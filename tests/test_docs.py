@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from local_rig.client_keys import write_client_key
-from orthanc_dicomweb_oauth.configuration import load_configuration
+from orthanc_dicomweb_oauth.config.loader import load_configuration
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -58,5 +58,5 @@ def test_example_configurations_load(block: str, tmp_path: Path) -> None:
     for variable in re.findall(r'"ClientPrivateKeyEnv":\s*"([^"]+)"', block):
         environ[variable] = key_files.private_key_pem()
     loaded = load_configuration(document, environ=environ)
-    assert loaded.errors == ()
+    assert loaded.problems == ()
     assert loaded.servers

@@ -31,12 +31,13 @@ def test_wheel_and_sdist(tmp_path: Path) -> None:
         ).decode()
     assert "orthanc_dicomweb_oauth/orthanc_entry/dicomweb_oauth_plugin.py" in names
     assert "orthanc_dicomweb_oauth/py.typed" in names
-    assert "orthanc_dicomweb_oauth/orthanc_plugin.py" in names
+    assert "orthanc_dicomweb_oauth/orthanc/plugin.py" in names
+    assert "orthanc_dicomweb_oauth/credentials/base.py" in names
     assert f"orthanc_dicomweb_oauth-{__version__}.dist-info/licenses/LICENSE" in names
     assert not any(name.startswith(("tests/", "local_rig/")) for name in names)
     assert "License-Expression: AGPL-3.0-or-later" in metadata
     assert "Requires-Python: <3.15,>=3.11" in metadata
-    assert "orthanc-dicomweb-oauth = orthanc_dicomweb_oauth.cli:main" in entry_points
+    assert "orthanc-dicomweb-oauth = orthanc_dicomweb_oauth.cli.main:main" in entry_points
     with tarfile.open(sdist) as archive:
         members = {
             member.name.split("/", 1)[1] for member in archive.getmembers() if "/" in member.name

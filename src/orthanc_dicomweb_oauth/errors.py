@@ -1,11 +1,63 @@
-"""Errors of a token request, classified for the retry policy."""
+"""The package's errors, under one base class. Every message is composed by this package:
+it never carries a secret or a token, and text from outside (a provider's error
+description, an exception's message) is redacted before it gets here."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-class TokenRequestError(Exception):
-    """A token request failed. The message is composed by this package and never
-    carries a secret or a token; provider-supplied text is redacted before it gets here.
+
+class DicomWebOAuthError(Exception):
+    """Base class of the errors this package raises."""
+
+
+@dataclass(frozen=True)
+class ConfigurationProblem:
+    """What is wrong with one configuration key (a record, not an exception): ``key`` is
+    its path in Orthanc's configuration, ``server`` the server it belongs to, if any."""
+
+    key: str
+    message: str
+    server: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}"
+
+
+class InvalidServerError(DicomWebOAuthError):
+    """A server's section is invalid: the server is not managed."""
+
+    def __init__(self, name: str, problems: Sequence[ConfigurationProblem]) -> None:
+        super().__init__(f"{name}: invalid configuration")
+        self.name = name
+        self.problems = tuple(problems)
+
+
+class UnknownServerError(DicomWebOAuthError):
+    """No server of this name is configured."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no server named {name}")
+        self.name = name
+
+
+class CredentialError(DicomWebOAuthError):
+    """A credential cannot be read or used; the message says why without showing it.
+    ``key`` names the configuration key at fault when it is not the one the credential
+    was read from (a private key's certificate, say)."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class OrthancConfigFileError(DicomWebOAuthError):
+    """An Orthanc configuration file cannot be read as Orthanc would read it."""
+
+
+class TokenRequestError(DicomWebOAuthError):
+    """A token request failed.
 
     ``transient`` failures (network, 5xx, 429, ``temporarily_unavailable``) are retried
     quickly with backoff; the others (``invalid_client``, ``invalid_scope``, a wrong
@@ -35,18 +87,18 @@ class TokenRequestError(Exception):
         return f"TokenRequestError({self.message!r}, transient={self.transient})"
 
 
-class TokenRequestCancelledError(Exception):
+class TokenRequestCancelledError(DicomWebOAuthError):
     """The token source was closed (Orthanc is stopping) before or during the request."""
 
 
-class DicomWebApiError(Exception):
+class TokenUnavailableError(DicomWebOAuthError):
+    """No valid token can be served now: none was obtained yet, or the cached one expired
+    while the provider keeps failing."""
+
+
+class DicomWebApiError(DicomWebOAuthError):
     """Orthanc refused a call to the DICOMweb plugin's REST API."""
 
 
-class QidoError(Exception):
+class QidoError(DicomWebOAuthError):
     """A QIDO-RS request through the DICOMweb plugin failed; the message says how."""
-
-
-class TokenUnavailableError(Exception):
-    """No valid token can be served now: none was obtained yet, or the cached one expired
-    while the provider keeps failing."""

@@ -10,7 +10,7 @@ end of the run and written to test-artifacts/orthanc-matrix.md and .json."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,24 +33,18 @@ from local_rig.services import (
 )
 
 from .orthanc_matrix import OrthancMatrix
+from .rig import (
+    ANSWERS,
+    ARTIFACTS,
+    CLIENTS,
+    JWT_CLIENT,
+    JWT_KEY_ID,
+    TOKEN_TTL,
+    StartOrthanc,
+    oauth_server,
+)
 
-TOKEN_TTL = 8
-ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 MATRIX = pytest.StashKey[OrthancMatrix]()
-JWT_CLIENT = "orthanc-jwt"
-JWT_KEY_ID = "orthanc-jwt-2026"
-CLIENTS = [
-    {
-        "client_id": "orthanc-post",
-        "client_secret": CLIENT_SECRET,
-        "token_endpoint_auth_method": "client_secret_post",
-    },
-    {
-        "client_id": "orthanc-basic",
-        "client_secret": CLIENT_SECRET,
-        "token_endpoint_auth_method": "client_secret_basic",
-    },
-]
 
 
 def _generations(config: pytest.Config) -> list[str]:
@@ -191,20 +185,6 @@ def protected(work_dir: Path, log_dir: Path, validator: Validator) -> Iterator[P
     server.stop()
 
 
-def oauth_server(provider: Provider, protected: ProtectedServer, **keys: Any) -> dict[str, Any]:
-    return {
-        "Url": protected.url,
-        "TokenEndpoint": provider.token_endpoint,
-        "ClientId": "orthanc-post",
-        "ClientSecretEnv": "RIG_CLIENT_SECRET",
-        "Timeout": 120,
-        **keys,
-    }
-
-
-StartOrthanc = Callable[..., Orthanc]
-
-
 @pytest.fixture
 def start_orthanc_a(
     request: pytest.FixtureRequest,
@@ -279,20 +259,6 @@ def _record_versions(matrix: OrthancMatrix, installed: Installation, orthanc: Or
         )
     matrix.record_versions(
         generation, orthanc_version, dicomweb, python_plugin, installed.python_version
-    )
-
-
-# Every answer Orthanc A gave the tests: searched for secrets and tokens after each test.
-ANSWERS: list[str] = []
-
-
-def _record(response: httpx2.Response) -> None:
-    ANSWERS.append(response.read().decode(errors="replace"))
-
-
-def client_for(orthanc: Orthanc) -> httpx2.Client:
-    return httpx2.Client(
-        base_url=orthanc.url, auth=ADMIN, timeout=180, event_hooks={"response": [_record]}
     )
 
 

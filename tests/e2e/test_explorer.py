@@ -13,8 +13,8 @@ from playwright.sync_api import sync_playwright
 from local_rig.dicom_samples import study_instance
 from local_rig.services import ADMIN, ProtectedServer
 
-from .conftest import ARTIFACTS, StartOrthanc, client_for
-from .test_plugin import SERVER, b_study_uids, upload, wait_authorized, wait_for
+from ..helpers import wait_for
+from .rig import ARTIFACTS, SERVER, StartOrthanc, b_study_uids, client_for, upload, wait_authorized
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps trying to reach the network,

@@ -206,3 +206,23 @@ def test_private_key_jwt_shows_the_key_id_and_thumbprint_never_the_key(
     key_lines = key.private_key_lines()
     for output in (text.stdout, text.stderr, as_json.stdout, as_json.stderr):
         assert not any(line in output for line in key_lines)
+
+
+def test_entry_script_prints_the_installed_script_s_path() -> None:
+    """Through ``python -m``, as the console script runs it. The e2e installations ask
+    the command of each real installation for the path they give Orthanc."""
+    result = subprocess.run(
+        [sys.executable, "-m", "orthanc_dicomweb_oauth", "entry-script"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    path = Path(result.stdout.strip())
+    assert path.is_absolute() and path.is_file()
+    assert path.parts[-3:] == (
+        "orthanc_dicomweb_oauth",
+        "orthanc_entry",
+        "dicomweb_oauth_plugin.py",
+    )
+    assert "register()" in path.read_text()

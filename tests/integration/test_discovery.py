@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pytest_httpserver import HTTPServer
 
-from orthanc_dicomweb_oauth.cli import run_check
-from orthanc_dicomweb_oauth.token_source import TokenSource
+from orthanc_dicomweb_oauth.cli.main import run_check
+from orthanc_dicomweb_oauth.tokens.client_credentials import ClientCredentialsSource
 
 from ..helpers import CLIENT_SECRET, server_section, server_settings
 
@@ -31,7 +31,7 @@ def serve_metadata(server: HTTPServer, methods: list[str]) -> str:
 
 def test_the_token_endpoint_is_discovered_once(token_server: HTTPServer) -> None:
     issuer = serve_metadata(token_server, ["client_secret_post"])
-    source = TokenSource(
+    source = ClientCredentialsSource(
         server_settings("unused", TokenEndpoint=None, Issuer=issuer).token_endpoint
     )
     try:

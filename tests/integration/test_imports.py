@@ -22,14 +22,14 @@ from ..helpers import CLIENT_SECRET, make_jwt
 # does, then prints every module loaded.
 FETCH_AND_LIST_MODULES = """
 import json, sys
-import orthanc_dicomweb_oauth.rest_api
-from orthanc_dicomweb_oauth.configuration import load_configuration
-from orthanc_dicomweb_oauth.token_source import TokenSource
+import orthanc_dicomweb_oauth.dicomweb.service, orthanc_dicomweb_oauth.orthanc.rest_api
+from orthanc_dicomweb_oauth.config.loader import load_configuration
+from orthanc_dicomweb_oauth.tokens.client_credentials import ClientCredentialsSource
 
 loaded = load_configuration(json.loads(open(sys.argv[1]).read()))
-assert not loaded.errors, loaded.errors
+assert not loaded.problems, loaded.problems
 for settings in loaded.servers.values():
-    TokenSource(settings.token_endpoint).fetch()
+    ClientCredentialsSource(settings.token_endpoint).fetch()
 print(json.dumps(sorted(sys.modules)))
 """
 NOT_FOR_CLIENT_SECRETS = ("cryptography", "joserfc", "authlib.integrations", "authlib.oauth1")

@@ -17,9 +17,9 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from local_rig.client_keys import ClientKeyFiles, write_client_key
+from orthanc_dicomweb_oauth.credentials.private_key import ASSERTION_LIFETIME
 from orthanc_dicomweb_oauth.errors import TokenRequestError
-from orthanc_dicomweb_oauth.signed_assertion import ASSERTION_LIFETIME
-from orthanc_dicomweb_oauth.token_source import TokenSource
+from orthanc_dicomweb_oauth.tokens.client_credentials import ClientCredentialsSource
 
 from ..helpers import CLIENT_ID, server_settings
 
@@ -74,8 +74,8 @@ def client_key(tmp_path_factory: pytest.TempPathFactory) -> ClientKeyFiles:
     return write_client_key(tmp_path_factory.mktemp("keys"), "client")
 
 
-def source(server: HTTPServer, key: ClientKeyFiles, **overrides: Any) -> TokenSource:
-    return TokenSource(
+def source(server: HTTPServer, key: ClientKeyFiles, **overrides: Any) -> ClientCredentialsSource:
+    return ClientCredentialsSource(
         server_settings(
             server.url_for("/token"),
             ClientSecret=None,

@@ -13,7 +13,7 @@ from _pytest.mark import ParameterSet
 from pytest_httpserver import HTTPServer
 
 from local_rig.provider_emulations import CLIENT_SECRET, EMULATIONS, client_key
-from orthanc_dicomweb_oauth.cli import run_check
+from orthanc_dicomweb_oauth.cli.main import run_check
 
 GUIDES = Path(__file__).resolve().parents[2] / "docs" / "providers"
 EXAMPLE = re.compile(

@@ -5,53 +5,24 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
+import random
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
 
-from orthanc_dicomweb_oauth.configuration import load_configuration
-from orthanc_dicomweb_oauth.errors import DicomWebApiError, QidoError
-from orthanc_dicomweb_oauth.rest_api import handle
-from orthanc_dicomweb_oauth.service import OAuthService
+from orthanc_dicomweb_oauth.config.loader import load_configuration
+from orthanc_dicomweb_oauth.dicomweb.service import (
+    MAX_START_SPREAD,
+    START_SPREAD_PER_SERVER,
+    OAuthService,
+    start_delays,
+)
+from orthanc_dicomweb_oauth.errors import QidoError
+from orthanc_dicomweb_oauth.orthanc.rest_api import handle
 
-from ..helpers import CLIENT_SECRET, server_section
-
-
-class FakeDicomWeb:
-    """What /dicom-web/servers keeps: definitions by name, header names in listings."""
-
-    def __init__(self) -> None:
-        self.definitions: dict[str, dict[str, Any]] = {}
-        self.puts = 0
-        self.refuse = False
-        self.lock = threading.Lock()
-
-    def put(self, name: str, definition: Mapping[str, Any]) -> None:
-        if self.refuse:
-            raise DicomWebApiError("Bad request")
-        with self.lock:
-            self.definitions[name] = dict(definition)
-            self.puts += 1
-
-    def list_expanded(self) -> Mapping[str, Any]:
-        with self.lock:
-            return {
-                name: {**definition, "HttpHeaders": sorted(definition.get("HttpHeaders", {}))}
-                for name, definition in self.definitions.items()
-            }
-
-
-def wait_for(what: str, condition: Callable[[], object], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"not within {timeout} s: {what}")
+from ..helpers import CLIENT_SECRET, FakeDicomWeb, server_section, wait_for
 
 
 @pytest.fixture
@@ -161,10 +132,12 @@ def test_a_refused_write_is_reported_once(
 ) -> None:
     service, dicomweb, _ = running
     with caplog.at_level(logging.INFO, logger="orthanc_dicomweb_oauth"):
-        dicomweb.refuse = True
-        time.sleep(0.7)  # three checks
+        with dicomweb.lock:
+            dicomweb.refuse = True
+        wait_for("three refused writes", lambda: dicomweb.refused_puts >= 3)
         status = service.server_status("remote")
-        dicomweb.refuse = False
+        with dicomweb.lock:
+            dicomweb.refuse = False
         # The status changes under the worker's lock, the line is logged just after it.
         wait_for(
             "the line saying it was written again",
@@ -179,18 +152,10 @@ def test_a_refused_write_is_reported_once(
     assert messages.count("remote: cannot write the server definition: Bad request") == 1
 
 
-def test_first_requests_are_spread_when_many_servers_start(token_server: HTTPServer) -> None:
-    url = token_server.url_for("/token")
-    configuration = load_configuration(
-        {"DicomWebOAuth": {"Servers": {f"s{n}": server_section(url) for n in range(51)}}},
-        environ={},
-    )
-    service = OAuthService(configuration, FakeDicomWeb(), publish_metrics=lambda _: None)
-    delays = [worker._start_delay for worker in service.workers.values()]
-    assert all(0 <= delay <= 1.0 for delay in delays)  # 20 ms for each of the 50 others
+def test_first_requests_are_spread_when_many_servers_start() -> None:
+    rng = random.Random(7)
+    delays = start_delays(51, rng)
+    assert all(0 <= delay <= 50 * START_SPREAD_PER_SERVER for delay in delays)
     assert max(delays) - min(delays) > 0.5
-    single = load_configuration(
-        {"DicomWebOAuth": {"Servers": {"only": server_section(url)}}}, environ={}
-    )
-    alone = OAuthService(single, FakeDicomWeb(), publish_metrics=lambda _: None)
-    assert [worker._start_delay for worker in alone.workers.values()] == [0.0]
+    assert max(start_delays(1000, rng)) <= MAX_START_SPREAD
+    assert start_delays(1, rng) == [0.0]

@@ -7,11 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
-from pydantic import SecretStr
 
-from orthanc_dicomweb_oauth.configuration import LoadedConfiguration, load_configuration
+from orthanc_dicomweb_oauth.config.loader import load_configuration
+from orthanc_dicomweb_oauth.config.settings import LoadedConfiguration
 
 from ..helpers import CLIENT_SECRET
 
@@ -40,25 +41,28 @@ def load(
 
 
 def secret_of(loaded: LoadedConfiguration, server: str) -> str:
+    """The secret the server's credential sends in a client_secret_post request."""
     credential = loaded.servers[server].token_endpoint.credential
-    assert isinstance(credential, SecretStr)
-    return credential.get_secret_value()
+    assert credential.auth_method == "client_secret_post"
+    _, body = credential.authenticate("client", "https://login.example.com/token", {}, "")
+    secret: str = parse_qs(body)["client_secret"][0]
+    return secret
 
 
 def only_error(loaded: LoadedConfiguration) -> str:
-    assert len(loaded.errors) == 1, [str(error) for error in loaded.errors]
-    message = str(loaded.errors[0])
+    assert len(loaded.problems) == 1, [str(error) for error in loaded.problems]
+    message = str(loaded.problems[0])
     assert CLIENT_SECRET not in message
     return message
 
 
 def test_a_complete_server() -> None:
     loaded = load({"azure": section(Scope="https://dicom.healthcareapis.azure.com/.default")})
-    assert loaded.errors == ()
+    assert loaded.problems == ()
     server = loaded.servers["azure"]
     endpoint = server.token_endpoint
     assert secret_of(loaded, "azure") == CLIENT_SECRET
-    assert endpoint.auth_method == "client_secret_post"
+    assert endpoint.credential.auth_method == "client_secret_post"
     assert endpoint.scope == "https://dicom.healthcareapis.azure.com/.default"
     assert (endpoint.verify_peer, endpoint.ca_certificates, endpoint.proxy) == (True, None, None)
     assert (endpoint.connect_timeout, endpoint.read_timeout) == (10, 30)
@@ -93,7 +97,7 @@ def test_dicomweb_servers_entry_is_the_base() -> None:
             }
         },
     )
-    assert loaded.errors == ()
+    assert loaded.problems == ()
     assert loaded.servers["pacs"].dicomweb_definition == {
         "Url": URL,
         "HasDelete": True,
@@ -163,14 +167,14 @@ def test_loopback_http_is_allowed() -> None:
                 )
             }
         )
-        assert loaded.errors == (), host
+        assert loaded.problems == (), host
 
 
 def test_one_broken_server_leaves_the_others() -> None:
     loaded = load({"good": section(), "bad": section(ClientId=None)})
     assert set(loaded.servers) == {"good"}
     assert only_error(loaded) == "DicomWebOAuth.Servers.bad.ClientId: is required"
-    assert loaded.errors[0].server == "bad"
+    assert loaded.problems[0].server == "bad"
 
 
 @pytest.mark.parametrize(
@@ -402,7 +406,7 @@ def test_errors_name_the_key(
     ],
 )
 def test_section_errors(orthanc: dict[str, Any], expected: str) -> None:
-    errors = [str(error) for error in load_configuration(orthanc, environ={}).errors]
+    errors = [str(error) for error in load_configuration(orthanc, environ={}).problems]
     assert expected in errors
 
 
@@ -411,11 +415,11 @@ def test_unreadable_secret_file(tmp_path: Path) -> None:
     secret_file.write_text("x")
     secret_file.chmod(0)
     script = (
-        "from orthanc_dicomweb_oauth.configuration import load_configuration\n"
+        "from orthanc_dicomweb_oauth.config.loader import load_configuration\n"
         "server = {'Url': 'https://d/', 'TokenEndpoint': 'https://t/', 'ClientId': 'c',\n"
         f"          'ClientSecretFile': {str(secret_file)!r}}}\n"
         "loaded = load_configuration({'DicomWebOAuth': {'Servers': {'s': server}}}, {})\n"
-        "print(loaded.errors[0])\n"
+        "print(loaded.problems[0])\n"
     )
     # Root reads any file: drop to an unprivileged user to see the real refusal.
     as_user = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
@@ -453,13 +457,13 @@ def test_servers_in_database_is_refused_unless_allowed() -> None:
         },
         environ={"DICOM_SECRET": CLIENT_SECRET},
     )
-    assert allowed.errors == ()
+    assert allowed.problems == ()
     assert set(allowed.servers) == {"s"}
 
 
 def test_http_verbose_gives_a_warning() -> None:
     loaded = load({"s": section()}, HttpVerbose=True)
-    assert loaded.errors == ()
+    assert loaded.problems == ()
     assert loaded.warnings == (
         "HttpVerbose is true: Orthanc's HTTP client logs the Authorization headers it sends, "
         "bearer tokens included",
@@ -478,7 +482,7 @@ def test_check_interval() -> None:
 
 def test_issuer_instead_of_token_endpoint() -> None:
     loaded = load({"s": section(TokenEndpoint=None, Issuer="https://id.example.com/realm")})
-    assert loaded.errors == ()
+    assert loaded.problems == ()
     endpoint = loaded.servers["s"].token_endpoint
     assert (endpoint.url, endpoint.issuer) == (None, "https://id.example.com/realm")
     both = load({"s": section(Issuer="https://id.example.com/realm")})

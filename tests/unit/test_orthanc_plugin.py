@@ -1,16 +1,16 @@
 """What Orthanc's start waits for: the entry script and the registration import nothing
-but the plugin's own two small modules (and ``orthanc``); the rest loads after the start."""
+but the package's face and the glue's registration module (and ``orthanc``); the rest
+loads after the start."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-from orthanc_dicomweb_oauth import orthanc_entry
+from orthanc_dicomweb_oauth.cli.main import entry_script
 
-ENTRY = Path(orthanc_entry.__path__[0]) / "dicomweb_oauth_plugin.py"
+ENTRY = entry_script()
 # Runs the entry script as Orthanc's Python plugin would, with a stand-in ``orthanc`` that
 # records the registrations, and prints the modules the script loaded.
 RUN_ENTRY = """
@@ -37,7 +37,44 @@ def test_orthanc_s_start_loads_only_the_registration() -> None:
     )
     answer = json.loads(result.stdout)
     loaded = {name for name in answer["loaded"] if not name.startswith("_")}
-    assert loaded <= {"orthanc_dicomweb_oauth", "orthanc_dicomweb_oauth.orthanc_plugin"}, loaded
-    assert "orthanc_dicomweb_oauth.orthanc_plugin" in loaded
+    glue = {"orthanc_dicomweb_oauth.orthanc", "orthanc_dicomweb_oauth.orthanc.plugin"}
+    assert loaded <= {"orthanc_dicomweb_oauth", *glue}, loaded
+    assert "orthanc_dicomweb_oauth.orthanc.plugin" in loaded
     assert answer["registered"][0] == "change"
     assert len(answer["registered"]) == 4
+
+
+def test_the_package_s_face_is_its_public_api() -> None:
+    """``register`` and ``on_change`` come from the glue on first use: without Orthanc,
+    the package imports, and only asking for them needs ``orthanc``."""
+    result = subprocess.run(
+        [sys.executable, "-c", PUBLIC_API],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(result.stdout) == {
+        "all": ["__version__", "on_change", "register"],
+        "without_orthanc": "ModuleNotFoundError",
+        "register_is_the_glue_s": True,
+    }
+
+
+PUBLIC_API = """
+import json, sys, types
+import orthanc_dicomweb_oauth as package
+try:
+    package.register
+    without = "imported"
+except ModuleNotFoundError as error:
+    without = type(error).__name__
+sys.modules["orthanc"] = types.ModuleType("orthanc")
+from orthanc_dicomweb_oauth.orthanc import plugin
+print(json.dumps({
+    "all": sorted(package.__all__),
+    "without_orthanc": without,
+    "register_is_the_glue_s": package.register is plugin.register
+    and package.on_change is plugin.on_change,
+}))
+"""

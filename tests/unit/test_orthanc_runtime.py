@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-GLUE = "orthanc_dicomweb_oauth.orthanc_runtime"
-ENTRY = "orthanc_dicomweb_oauth.orthanc_plugin"
+GLUE_PACKAGE = "orthanc_dicomweb_oauth.orthanc"
+GLUE = f"{GLUE_PACKAGE}.runtime"
+ENTRY = f"{GLUE_PACKAGE}.plugin"
 
 
 class RestOutput4:
@@ -49,11 +50,12 @@ def orthanc_stand_in(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     stand_in = ModuleType("orthanc")
     monkeypatch.setitem(sys.modules, "orthanc", stand_in)
     yield stand_in
-    package = sys.modules["orthanc_dicomweb_oauth"]
-    for name in (GLUE, ENTRY):
-        sys.modules.pop(name, None)
-        # ``from . import`` finds a submodule on its package before sys.modules.
-        package.__dict__.pop(name.rpartition(".")[2], None)
+    package = sys.modules[GLUE_PACKAGE]
+    for name in [name for name in sys.modules if name.startswith(f"{GLUE_PACKAGE}.")]:
+        if "orthanc" in vars(sys.modules[name] or ModuleType(name)):
+            sys.modules.pop(name)
+            # ``from . import`` finds a submodule on its package before sys.modules.
+            package.__dict__.pop(name.rpartition(".")[2], None)
 
 
 @pytest.fixture

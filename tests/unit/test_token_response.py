@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orthanc_dicomweb_oauth.access_token import AccessToken
 from orthanc_dicomweb_oauth.errors import TokenRequestError
-from orthanc_dicomweb_oauth.token_response import (
+from orthanc_dicomweb_oauth.tokens.access_token import AccessToken
+from orthanc_dicomweb_oauth.tokens.token_response import (
     MAX_TRUSTED_LIFETIME,
     TokenHttpAnswer,
     parse_token_answer,

@@ -1,8 +1,9 @@
-"""The script to name as Orthanc's ``PythonScript``.
+"""The script to name as Orthanc's ``PythonScript`` (``orthanc-dicomweb-oauth
+entry-script`` prints its path).
 
 It makes the packages installed next to it (a virtual environment's site-packages)
 importable by Orthanc's embedded Python, ahead of the distribution's own packages, then
-registers the plugin.
+registers the plugin. Its path is in sites' Orthanc configurations: it does not move.
 """
 
 import os.path
@@ -16,6 +17,6 @@ site.addsitedir(_site_packages)
 # Debian's /usr/lib/python3/dist-packages would otherwise shadow newer versions.
 sys.path[:] = [entry for entry in sys.path if entry not in _before] + _before
 
-from orthanc_dicomweb_oauth.orthanc_plugin import register  # noqa: E402
+import orthanc_dicomweb_oauth  # noqa: E402
 
-register()
+orthanc_dicomweb_oauth.register()

@@ -1,0 +1,1 @@
+"""The command line: ``orthanc-dicomweb-oauth check`` and ``entry-script``."""

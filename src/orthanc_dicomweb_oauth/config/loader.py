@@ -1,0 +1,133 @@
+"""Orthanc's configuration -> one validated ServerSettings per configured server.
+
+A broken server section gives problems naming its keys and is left out; the other servers
+are still loaded. Keys may come from ``DicomWeb.Servers.NAME`` (the DICOMweb plugin's own
+definition), which the ``DicomWebOAuth`` section extends.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..errors import ConfigurationProblem, InvalidServerError
+from .credential_choice import client_credential
+from .dicomweb_section import (
+    dicomweb_base,
+    dicomweb_definition,
+    dicomweb_servers,
+    servers_in_database_refusal,
+)
+from .network import token_endpoint_settings
+from .schema import SECTION, OAuthSection, ServerSection
+from .schema_errors import schema_problems
+from .settings import LoadedConfiguration, RefreshSettings, ServerSettings
+from .url_policy import url_problem
+
+
+def load_configuration(
+    orthanc: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> LoadedConfiguration:
+    """Validates the ``DicomWebOAuth`` section of Orthanc's whole configuration and reads
+    the credentials (once, here)."""
+    environ = os.environ if environ is None else environ
+    if SECTION not in orthanc:
+        return LoadedConfiguration({}, (ConfigurationProblem(SECTION, "section is missing"),))
+    try:
+        section = OAuthSection.model_validate(orthanc[SECTION])
+    except ValidationError as error:
+        return LoadedConfiguration({}, tuple(schema_problems(error, SECTION, OAuthSection)))
+
+    bases, problems = dicomweb_servers(orthanc)
+    refusal = servers_in_database_refusal(orthanc, section)
+    if refusal is not None:
+        return LoadedConfiguration({}, (*problems, refusal), check_interval=section.check_interval)
+    servers: dict[str, ServerSettings] = {}
+    for name, raw in section.servers.items():
+        try:
+            servers[name] = _server(name, raw, bases.get(name), orthanc, environ)
+        except InvalidServerError as invalid:
+            problems.extend(invalid.problems)
+    if not section.servers:
+        problems.append(ConfigurationProblem(f"{SECTION}.Servers", "no server is configured"))
+    return LoadedConfiguration(
+        servers, tuple(problems), _warnings(servers, orthanc), check_interval=section.check_interval
+    )
+
+
+def _server(
+    name: str,
+    raw: Any,
+    dicomweb_server: Any,
+    orthanc: Mapping[str, Any],
+    environ: Mapping[str, str],
+) -> ServerSettings:
+    path = f"{SECTION}.Servers.{name}"
+    if not name.strip():
+        raise InvalidServerError(
+            name, [ConfigurationProblem(path, "a server name cannot be empty", name)]
+        )
+    try:
+        keys = ServerSection.model_validate(raw)
+    except ValidationError as error:
+        raise InvalidServerError(name, schema_problems(error, path, ServerSection, name)) from None
+
+    problems: list[ConfigurationProblem] = []
+    base = dicomweb_base(name, dicomweb_server, problems)
+    if problems:
+        raise InvalidServerError(name, problems)
+    definition = dicomweb_definition(name, keys, base, problems)
+    _check_token_endpoint(path, keys, name, problems)
+    credential = client_credential(name, keys, environ, problems)
+    if problems or credential is None:
+        raise InvalidServerError(name, problems)
+    return ServerSettings(
+        name=name,
+        token_endpoint=token_endpoint_settings(keys, credential, orthanc),
+        refresh=RefreshSettings(
+            margin_ratio=keys.refresh_margin_ratio,
+            minimum_margin=keys.minimum_refresh_margin,
+            retry_initial_delay=keys.retry_initial_delay,
+            retry_max_delay=max(keys.retry_max_delay, keys.retry_initial_delay),
+            permanent_error_retry_delay=keys.permanent_error_retry_delay,
+        ),
+        dicomweb_definition=definition,
+    )
+
+
+def _check_token_endpoint(
+    path: str, keys: ServerSection, server: str, problems: list[ConfigurationProblem]
+) -> None:
+    given = [
+        (key, value)
+        for key, value in (("TokenEndpoint", keys.token_endpoint), ("Issuer", keys.issuer))
+        if value is not None
+    ]
+    if len(given) != 1:
+        problems.append(
+            ConfigurationProblem(path, "exactly one of TokenEndpoint or Issuer is required", server)
+        )
+        return
+    key, url = given[0]
+    problem = url_problem(url, keys.allow_insecure_http)
+    if problem is not None:
+        problems.append(ConfigurationProblem(f"{path}.{key}", problem, server))
+
+
+def _warnings(servers: Mapping[str, ServerSettings], orthanc: Mapping[str, Any]) -> tuple[str, ...]:
+    now = datetime.now(UTC)
+    warnings = [
+        f"{SECTION}.Servers.{name}.{warning.key}: {warning.message}"
+        for name, settings in servers.items()
+        for warning in settings.token_endpoint.credential.warnings(now)
+    ]
+    if orthanc.get("HttpVerbose") is True:
+        warnings.append(
+            "HttpVerbose is true: Orthanc's HTTP client logs the Authorization headers it sends, "
+            "bearer tokens included"
+        )
+    return tuple(warnings)

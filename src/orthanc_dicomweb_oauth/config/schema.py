@@ -1,0 +1,313 @@
+"""The keys of the ``DicomWebOAuth`` configuration section, with their types, defaults and
+documentation. docs/configuration.md is generated from this module
+(``make docs``), and a test fails when the two differ.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from ..credentials.private_key import ALL_THUMBPRINT_HEADERS, AssertionAlgorithm, ThumbprintHeader
+
+SECTION = "DicomWebOAuth"
+DICOMWEB_SECTION = "DicomWeb"
+ClientAuthMethod = Literal["client_secret_post", "client_secret_basic", "private_key_jwt"]
+# Keys copied, as they are, into the DICOMweb plugin's server definition.
+DICOMWEB_OPTION_KEYS = (
+    "Url",
+    "Timeout",
+    "ChunkedTransfers",
+    "HasDelete",
+    "HttpHeaders",
+    "CertificateFile",
+    "CertificateKeyFile",
+    "CertificateKeyPassword",
+    "Pkcs11",
+)
+
+
+class _Keys(BaseModel):
+    # Orthanc's configuration is JSON: no coercion ("30" is not 30), no unknown key.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=False)
+
+
+class ServerSection(_Keys):
+    """``DicomWebOAuth.Servers.NAME``: one DICOMweb server and how to get its tokens.
+    NAME is the name of the server in the DICOMweb plugin (``/dicom-web/servers/NAME``)."""
+
+    # -- The DICOMweb server (same meaning as in DicomWeb.Servers.NAME) ------------------
+    url: str | None = Field(
+        default=None,
+        alias="Url",
+        min_length=1,
+        description="Base URL of the DICOMweb server (e.g. the Azure service URL ending in "
+        "`/v2/`). Required here unless `DicomWeb.Servers.NAME` defines it.",
+    )
+    timeout: int | None = Field(
+        default=None,
+        alias="Timeout",
+        ge=0,
+        description="DICOMweb plugin option: HTTP timeout in seconds of requests to the "
+        "server (the plugin's default applies when unset).",
+    )
+    chunked_transfers: bool | None = Field(
+        default=None,
+        alias="ChunkedTransfers",
+        description="DICOMweb plugin option: use HTTP chunked transfers for STOW.",
+    )
+    has_delete: bool | None = Field(
+        default=None,
+        alias="HasDelete",
+        description="DICOMweb plugin option: the server supports DELETE.",
+    )
+    http_headers: dict[str, str] = Field(
+        default_factory=dict,
+        alias="HttpHeaders",
+        description="Extra HTTP headers sent to the server, merged over those of "
+        "`DicomWeb.Servers.NAME`. `Authorization` is reserved for the bearer token.",
+    )
+    certificate_file: str | None = Field(
+        default=None,
+        alias="CertificateFile",
+        min_length=1,
+        description="DICOMweb plugin option: client certificate (PEM) for mutual TLS.",
+    )
+    certificate_key_file: str | None = Field(
+        default=None,
+        alias="CertificateKeyFile",
+        min_length=1,
+        description="DICOMweb plugin option: private key of `CertificateFile`.",
+    )
+    certificate_key_password: SecretStr | None = Field(
+        default=None,
+        alias="CertificateKeyPassword",
+        description="DICOMweb plugin option: password of `CertificateKeyFile`.",
+    )
+    pkcs11: bool | None = Field(
+        default=None,
+        alias="Pkcs11",
+        description="DICOMweb plugin option: the client certificate is on a PKCS#11 token.",
+    )
+
+    # -- The token endpoint --------------------------------------------------------------
+    token_endpoint: str | None = Field(
+        default=None,
+        alias="TokenEndpoint",
+        min_length=1,
+        description="The provider's OAuth2 token endpoint (RFC 6749 §3.2). Must be `https://`, "
+        "except on loopback or with `AllowInsecureHttp`. Exactly one of `TokenEndpoint` and "
+        "`Issuer` is required.",
+    )
+    issuer: str | None = Field(
+        default=None,
+        alias="Issuer",
+        min_length=1,
+        description="The provider's issuer URL, instead of `TokenEndpoint`: the token endpoint "
+        "is read once from the provider's metadata (`/.well-known/openid-configuration`, else "
+        "RFC 8414's `/.well-known/oauth-authorization-server`), which must name this issuer "
+        "and support `ClientAuthMethod`.",
+    )
+    client_id: str = Field(
+        alias="ClientId",
+        min_length=1,
+        description="The client (application) id registered at the provider.",
+    )
+    client_secret: SecretStr | None = Field(
+        default=None,
+        alias="ClientSecret",
+        description="The client secret, literally. Prefer `ClientSecretEnv` or "
+        "`ClientSecretFile`: a configuration file is often world-readable. With "
+        "`client_secret_post` and `client_secret_basic`, exactly one of the three "
+        "`ClientSecret*` keys is required.",
+    )
+    client_secret_env: str | None = Field(
+        default=None,
+        alias="ClientSecretEnv",
+        min_length=1,
+        description="Name of the environment variable that holds the client secret, read once "
+        "when Orthanc starts.",
+    )
+    client_secret_file: str | None = Field(
+        default=None,
+        alias="ClientSecretFile",
+        min_length=1,
+        description="Path of a file that holds the client secret (a Docker or Kubernetes "
+        "secret), read once when Orthanc starts; one trailing newline is ignored.",
+    )
+    scope: str | None = Field(
+        default=None,
+        alias="Scope",
+        min_length=1,
+        description="The `scope` of the token request, space-separated (Entra ID: "
+        "`https://dicom.healthcareapis.azure.com/.default`). Not sent when unset.",
+    )
+    token_request_parameters: dict[str, str] = Field(
+        default_factory=dict,
+        alias="TokenRequestParameters",
+        description="Extra form fields of the token request, e.g. Auth0's `audience` or "
+        "Entra ID v1's `resource`.",
+    )
+    client_auth_method: ClientAuthMethod = Field(
+        default="client_secret_post",
+        alias="ClientAuthMethod",
+        description="How the client authenticates (RFC 6749 §2.3.1): `client_secret_post` "
+        "(id and secret in the form), `client_secret_basic` (HTTP Basic, id and secret "
+        "form-urlencoded first, as the RFC requires) or `private_key_jwt` (a JWT signed with "
+        "the client's private key, RFC 7523 §2.2: no shared secret).",
+    )
+    client_private_key_file: str | None = Field(
+        default=None,
+        alias="ClientPrivateKeyFile",
+        min_length=1,
+        description="`private_key_jwt`: path of the client's private key, unencrypted PEM "
+        "(RSA of 2048 bits or more, or EC P-256), read once when Orthanc starts. Exactly one "
+        "of `ClientPrivateKeyFile` and `ClientPrivateKeyEnv` is required with this method.",
+    )
+    client_private_key_env: str | None = Field(
+        default=None,
+        alias="ClientPrivateKeyEnv",
+        min_length=1,
+        description="`private_key_jwt`: name of the environment variable that holds the "
+        "client's private key (PEM text), read once when Orthanc starts.",
+    )
+    client_assertion_algorithm: AssertionAlgorithm = Field(
+        default="RS256",
+        alias="ClientAssertionAlgorithm",
+        description="`private_key_jwt`: the assertion's signing algorithm, `RS256`, `PS256` "
+        "(both with an RSA key) or `ES256` (EC P-256 key).",
+    )
+    client_key_id: str | None = Field(
+        default=None,
+        alias="ClientKeyId",
+        min_length=1,
+        description="`private_key_jwt`: the `kid` header of the assertion: the `kid` of the "
+        "public key (JWK) registered at the provider, which picks the key with it when the "
+        "client has several. Not sent when unset.",
+    )
+    client_certificate_file: str | None = Field(
+        default=None,
+        alias="ClientCertificateFile",
+        min_length=1,
+        description="`private_key_jwt`: the certificate (PEM) of the private key, as uploaded "
+        "to the provider (Entra ID's certificate credentials). Its thumbprints go into the "
+        "assertion's header; the plugin checks that it belongs to the key and warns when it "
+        "expires within 30 days. Not to be confused with `CertificateFile`, the DICOMweb "
+        "server's TLS client certificate.",
+    )
+    client_certificate_thumbprints: list[ThumbprintHeader] = Field(
+        default_factory=lambda: list(ALL_THUMBPRINT_HEADERS),
+        alias="ClientCertificateThumbprints",
+        min_length=1,
+        description="`private_key_jwt` with `ClientCertificateFile`: the thumbprint headers "
+        "sent, `x5t#S256` (SHA-256) and `x5t` (SHA-1, which Entra ID tenants have long "
+        "required). Both by default.",
+    )
+    token_endpoint_ca_certificates: str | None = Field(
+        default=None,
+        alias="TokenEndpointCACertificates",
+        min_length=1,
+        description="CA bundle (PEM) that verifies the token endpoint's certificate. Default: "
+        "Orthanc's `HttpsCACertificates` when set, else the system's trust store.",
+    )
+    token_endpoint_verify_peer: bool | None = Field(
+        default=None,
+        alias="TokenEndpointVerifyPeer",
+        description="Verify the token endpoint's TLS certificate. Default: Orthanc's "
+        "`HttpsVerifyPeers` when set, else true. Turning it off exposes the client secret "
+        "to anyone on the path.",
+    )
+    token_endpoint_proxy: str | None = Field(
+        default=None,
+        alias="TokenEndpointProxy",
+        description="HTTP proxy for the token request (`http://host:port`); an empty string "
+        "means none. Default: Orthanc's `HttpProxy`.",
+    )
+    token_request_timeout: float | None = Field(
+        default=None,
+        alias="TokenRequestTimeout",
+        gt=0,
+        description="Seconds to wait for each read of the token endpoint's answer. Default: "
+        "Orthanc's `HttpTimeout` when set and positive, else 30.",
+    )
+    token_request_connect_timeout: float = Field(
+        default=10.0,
+        alias="TokenRequestConnectTimeout",
+        gt=0,
+        description="Seconds to wait for the connection to the token endpoint.",
+    )
+    allow_insecure_http: bool = Field(
+        default=False,
+        alias="AllowInsecureHttp",
+        description="Allow `http://` for a `TokenEndpoint` or `Url` that is not on loopback. "
+        "The client secret and the tokens then cross the network in clear text.",
+    )
+
+    # -- Refresh tuning ------------------------------------------------------------------
+    refresh_margin_ratio: float = Field(
+        default=0.25,
+        alias="RefreshMarginRatio",
+        gt=0,
+        le=0.5,
+        description="Refresh when this fraction of the token's lifetime remains (0.25: a "
+        "300 s token is refreshed after 225 s, a 24 h token after 18 h).",
+    )
+    minimum_refresh_margin: float = Field(
+        default=30.0,
+        alias="MinimumRefreshMargin",
+        ge=0,
+        description="Refresh at least this many seconds before expiry, so that a request "
+        "never starts with a nearly expired token; capped at half the token's lifetime.",
+    )
+    default_token_lifetime: float = Field(
+        default=300.0,
+        alias="DefaultTokenLifetime",
+        gt=0,
+        description="Lifetime in seconds assumed when the provider sends no `expires_in` and "
+        "the token is not a JWT with an `exp` claim.",
+    )
+    retry_initial_delay: float = Field(
+        default=1.0,
+        alias="RetryInitialDelay",
+        gt=0,
+        description="Seconds before the first retry after a transient failure (network, "
+        "HTTP 5xx or 429, `temporarily_unavailable`); doubled at each failure, with jitter.",
+    )
+    retry_max_delay: float = Field(
+        default=60.0,
+        alias="RetryMaxDelay",
+        gt=0,
+        description="Longest delay between retries after transient failures.",
+    )
+    permanent_error_retry_delay: float = Field(
+        default=300.0,
+        alias="PermanentErrorRetryDelay",
+        gt=0,
+        description="Seconds between attempts after a failure that needs an administrator "
+        "(`invalid_client`, `invalid_scope`, a wrong token type...).",
+    )
+
+
+class OAuthSection(_Keys):
+    """``DicomWebOAuth``: the section of Orthanc's configuration read by this plugin."""
+
+    servers: dict[str, Any] = Field(
+        alias="Servers",
+        description="The OAuth2-protected DICOMweb servers, by name (see below).",
+    )
+    check_interval: float = Field(
+        default=30.0,
+        alias="CheckInterval",
+        gt=0,
+        description="Seconds between two checks of each server's definition in the DICOMweb "
+        "plugin: a definition found missing, without its Authorization header or with another "
+        "Url is restored and logged; the definition is written again at each check.",
+    )
+    allow_servers_in_database: bool = Field(
+        default=False,
+        alias="AllowServersInDatabase",
+        description="Manage servers even when `DicomWeb.ServersInDatabase` is true. The DICOMweb "
+        "plugin then writes each definition, bearer token included, in plain text to "
+        "Orthanc's database.",
+    )

@@ -1,0 +1,64 @@
+"""The one interface of what a client proves itself with at the token endpoint.
+
+Each kind of credential is a module of this folder implementing ``ClientCredential``: it
+adds its proof to a token request, names the values that must never be shown, and
+describes itself with public facts only. The code that requests tokens, the status and
+``check`` use this interface and never ask which kind they hold.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class CredentialWarning:
+    """Something an administrator should act on before it breaks (a certificate about to
+    expire): ``key`` is the server's configuration key it is about."""
+
+    key: str
+    message: str
+
+
+class ClientCredential(ABC):
+    """How an OAuth2 client authenticates at the token endpoint (RFC 6749 §2.3)."""
+
+    @property
+    @abstractmethod
+    def auth_method(self) -> str:
+        """The client authentication method, named as RFC 7591 §2 and providers'
+        metadata (``token_endpoint_auth_methods_supported``) name it."""
+
+    @abstractmethod
+    def authenticate(
+        self, client_id: str, token_endpoint: str, headers: MutableMapping[str, str], body: str
+    ) -> tuple[MutableMapping[str, str], str]:
+        """The token request's headers and form-urlencoded body with the client's proof
+        added."""
+
+    def redacted_values(self) -> tuple[str, ...]:
+        """Values that must never appear in a log line, an error or an answer, even as
+        they come back in a provider's error description."""
+        return ()
+
+    @property
+    def signing_algorithm(self) -> str | None:
+        """The JWS algorithm the client signs with, checked against the provider's
+        metadata; None when nothing is signed."""
+        return None
+
+    def public_description(self) -> dict[str, str] | None:
+        """What identifies the credential at the provider, for the status and ``check
+        --json``: public values only; None when there is nothing to show."""
+        return None
+
+    def check_lines(self) -> list[str]:
+        """The same facts as lines of ``check``'s text output."""
+        return []
+
+    def warnings(self, now: datetime) -> list[CredentialWarning]:
+        """What will stop working soon, as of ``now``."""
+        return []

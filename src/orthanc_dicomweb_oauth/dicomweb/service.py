@@ -1,0 +1,210 @@
+"""The plugin's servers: one worker each for the valid ones, the configuration errors of
+the others, and what the REST API and the metrics show of them."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..config.settings import LoadedConfiguration
+from ..errors import InvalidServerError, UnknownServerError
+from ..logs import LOGGER
+from ..tokens.access_token import LifetimeSource
+from ..tokens.keeper import KeeperState
+from ..tokens.server_tokens import create_server_tokens
+from .worker import DicomWebServers, ServerWorker
+
+# Threads get this long, together, to end when Orthanc stops.
+STOP_TIMEOUT = 2.0
+METRICS_INTERVAL = 5.0
+# Many servers do not ask their providers at the same instant when Orthanc starts: the
+# first requests are spread over this much time per server, two seconds at most. Their
+# refreshes, scheduled from the first token, stay spread.
+START_SPREAD_PER_SERVER = 0.02
+MAX_START_SPREAD = 2.0
+
+
+@dataclass(frozen=True)
+class TokenSummary:
+    """A server's valid token, described: never the token."""
+
+    expires_in: int
+    lifetime_source: LifetimeSource
+
+
+class OAuthService:
+    def __init__(
+        self,
+        configuration: LoadedConfiguration,
+        dicomweb: DicomWebServers,
+        publish_metrics: Callable[[Mapping[str, float]], None],
+        logger: logging.Logger = LOGGER,
+    ) -> None:
+        self._configuration = configuration
+        self._logger = logger
+        self._publish_metrics = publish_metrics
+        self._stopping = threading.Event()
+        self._metrics_thread = threading.Thread(
+            target=self._publish_metrics_until_stopped, name="dicomweb-oauth-metrics", daemon=True
+        )
+        servers = sorted(configuration.servers.items())
+        delays = start_delays(len(servers), random.Random())  # noqa: S311 - load, not secrecy
+        self._workers = {
+            name: ServerWorker(
+                settings,
+                create_server_tokens(settings, logger),
+                dicomweb,
+                check_interval=configuration.check_interval,
+                start_delay=delay,
+                logger=logger,
+            )
+            for (name, settings), delay in zip(servers, delays, strict=True)
+        }
+
+    def start(self) -> None:
+        for warning in self._configuration.warnings:
+            self._logger.warning("%s", warning)
+        for problem in self._configuration.problems:
+            self._logger.error("configuration error: %s", problem)
+        for worker in self._workers.values():
+            worker.start()
+        self._metrics_thread.start()
+        if self._workers:
+            self._logger.info(
+                "managing %d DICOMweb server(s): %s", len(self._workers), ", ".join(self._workers)
+            )
+
+    def stop(self) -> bool:
+        started = time.monotonic()
+        self._stopping.set()
+        for worker in self._workers.values():
+            worker.request_stop()
+        end = time.monotonic() + STOP_TIMEOUT
+        # Every worker is joined, even after one that did not end in time.
+        joined = [
+            worker.join(max(0.0, end - time.monotonic())) for worker in self._workers.values()
+        ]
+        stopped = all(joined)
+        if self._metrics_thread.ident is not None:
+            self._metrics_thread.join(max(0.0, end - time.monotonic()))
+            stopped = stopped and not self._metrics_thread.is_alive()
+        if stopped:
+            self._logger.info("stopped: all threads ended in %.2f s", time.monotonic() - started)
+        else:
+            self._logger.warning("a token request was still running when Orthanc stopped")
+        return stopped
+
+    def statuses(self) -> dict[str, dict[str, Any]]:
+        """Every configured server's status, the invalid ones included, by name."""
+        names = [*self._workers, *self._configuration.invalid_servers()]
+        return {name: self.server_status(name) for name in sorted(names)}
+
+    def general_errors(self) -> list[str]:
+        """Problems of the configuration that belong to no one server."""
+        return [str(problem) for problem in self._configuration.general_problems()]
+
+    def server_status(self, name: str) -> dict[str, Any]:
+        """What the REST API shows of a server: never a secret or a token. Raises
+        UnknownServerError."""
+        try:
+            worker = self._worker(name)
+        except InvalidServerError as invalid:
+            return {"State": "Invalid", "Errors": [str(problem) for problem in invalid.problems]}
+        keeper, sync = worker.status()
+        endpoint = worker.settings.token_endpoint
+        return {
+            "State": keeper.state.value,
+            "ExpiresIn": _seconds(keeper.expires_in),
+            "Lifetime": _seconds(keeper.lifetime),
+            "LifetimeSource": keeper.lifetime_source,
+            "LastRefresh": _iso(keeper.last_refresh),
+            "LastError": keeper.last_error,
+            "LastErrorTime": _iso(keeper.last_error_at),
+            "NextTokenRequestIn": _seconds(keeper.next_request_in),
+            "TokenRequests": keeper.token_requests,
+            "Refreshes": keeper.refreshes,
+            "Failures": keeper.failures,
+            "ConsecutiveFailures": keeper.consecutive_failures,
+            "DefinitionWrites": sync.definition_writes,
+            "DefinitionRestores": sync.definition_restores,
+            "LastDefinitionWrite": _iso(sync.last_write),
+            "LastDefinitionError": sync.last_sync_error,
+            "Url": worker.settings.dicomweb_definition["Url"],
+            "TokenEndpoint": worker.token_endpoint,
+            "Issuer": endpoint.issuer,
+            "ClientId": endpoint.client_id,
+            "ClientAuthMethod": endpoint.credential.auth_method,
+            "ClientKey": endpoint.credential.public_description(),
+        }
+
+    def refresh(self, name: str) -> None:
+        """A new token for the server now, written to the DICOMweb plugin. Raises
+        TokenRequestError or TokenUnavailableError when none can be had, InvalidServerError
+        and UnknownServerError."""
+        self._worker(name).refresh()
+
+    def token_summary(self, name: str) -> TokenSummary:
+        """The server's valid token, described. Raises TokenUnavailableError when there is
+        none, InvalidServerError and UnknownServerError."""
+        worker = self._worker(name)
+        token = worker.token()
+        keeper, _ = worker.status()
+        return TokenSummary(round(keeper.expires_in or 0.0), token.lifetime_source)
+
+    def metrics(self) -> Mapping[str, float]:
+        """Per-server values for Orthanc's /tools/metrics-prometheus."""
+        values: dict[str, float] = {}
+        for name, worker in self._workers.items():
+            keeper, _ = worker.status()
+            suffix = _metric_name(name)
+            values[f"dicomweb_oauth_token_expires_in_seconds_{suffix}"] = keeper.expires_in or 0.0
+            values[f"dicomweb_oauth_token_valid_{suffix}"] = float(
+                keeper.state in (KeeperState.VALID, KeeperState.DEGRADED)
+            )
+            values[f"dicomweb_oauth_refreshes_total_{suffix}"] = keeper.refreshes
+            values[f"dicomweb_oauth_failures_total_{suffix}"] = keeper.failures
+        return values
+
+    def _worker(self, name: str) -> ServerWorker:
+        if name in self._workers:
+            return self._workers[name]
+        problems = self._configuration.problems_of(name)
+        if problems:
+            raise InvalidServerError(name, problems)
+        raise UnknownServerError(name)
+
+    def _publish_metrics_until_stopped(self) -> None:
+        while not self._stopping.is_set():
+            self._publish_metrics(self.metrics())
+            self._stopping.wait(METRICS_INTERVAL)
+
+
+def start_spread(count: int) -> float:
+    """Seconds over which ``count`` servers send their first token requests:
+    START_SPREAD_PER_SERVER per other server, MAX_START_SPREAD at most."""
+    return min(MAX_START_SPREAD, START_SPREAD_PER_SERVER * max(count - 1, 0))
+
+
+def start_delays(count: int, rng: random.Random) -> list[float]:
+    """When each of ``count`` servers sends its first token request, in seconds after the
+    start, at random within ``start_spread``: a single server asks at once."""
+    spread = start_spread(count)
+    return [rng.uniform(0, spread) for _ in range(count)]
+
+
+def _metric_name(server: str) -> str:
+    return "".join(char if char.isascii() and char.isalnum() else "_" for char in server)
+
+
+def _seconds(value: float | None) -> int | None:
+    return None if value is None else round(value)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="seconds")

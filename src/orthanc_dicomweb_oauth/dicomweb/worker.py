@@ -1,0 +1,173 @@
+"""Keeps one server authorized in the DICOMweb plugin: writes the definition with a
+fresh token after each refresh, and checks it every CheckInterval seconds."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from ..config.settings import ServerSettings
+from ..errors import DicomWebApiError, TokenUnavailableError
+from ..logs import LOGGER
+from ..tokens.access_token import AccessToken
+from ..tokens.keeper import KeeperStatus
+from ..tokens.server_tokens import ServerTokens
+from .definition import authorized_definition, definition_drift
+
+# The worker never spins: it waits at least this long between two rounds.
+MINIMUM_WAIT = 0.05
+
+
+class DicomWebServers(Protocol):
+    """The DICOMweb plugin's server definitions (``/dicom-web/servers``)."""
+
+    def put(self, name: str, definition: Mapping[str, Any]) -> None: ...
+
+    def list_expanded(self) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    definition_writes: int
+    definition_restores: int
+    last_write: datetime | None
+    last_sync_error: str | None
+
+
+class ServerWorker:
+    def __init__(
+        self,
+        settings: ServerSettings,
+        tokens: ServerTokens,
+        dicomweb: DicomWebServers,
+        *,
+        check_interval: float,
+        start_delay: float = 0.0,
+        logger: logging.Logger = LOGGER,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self._keeper = tokens.keeper
+        self._tokens = tokens
+        self._dicomweb = dicomweb
+        self._check_interval = check_interval
+        self._start_delay = start_delay
+        self._logger = logger
+        self._clock = clock
+        self._stop = threading.Event()
+        self._lock = threading.Lock()  # one definition write at a time
+        self._thread = threading.Thread(
+            target=self._run, name=f"dicomweb-oauth-{settings.name}", daemon=True
+        )
+        self._written: AccessToken | None = None
+        self._writes = 0
+        self._restores = 0
+        self._last_write: datetime | None = None
+        self._sync_error: str | None = None
+        self._next_check: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def token_endpoint(self) -> str | None:
+        """Configured, or discovered from the issuer (None until then)."""
+        return self._tokens.source.known_token_endpoint
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        # Interrupts a token request in flight instead of waiting for its timeout.
+        self._tokens.close()
+
+    def join(self, timeout: float) -> bool:
+        if self._thread.ident is not None:
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def refresh(self) -> AccessToken:
+        """A new token now, written to the DICOMweb plugin (an administrator's request)."""
+        token = self._keeper.refresh()
+        self._sync(token)
+        return token
+
+    def token(self) -> AccessToken:
+        """The server's valid token; raises TokenUnavailableError when there is none."""
+        return self._keeper.token()
+
+    def status(self) -> tuple[KeeperStatus, SyncStatus]:
+        with self._lock:
+            sync = SyncStatus(self._writes, self._restores, self._last_write, self._sync_error)
+        return self._keeper.status(), sync
+
+    def step(self) -> float:
+        """One round of the worker's thread: writes the definition when the token changed
+        or a check is due, and returns how long to wait before the next round."""
+        if self._next_check is None:
+            self._next_check = self._clock() + self._check_interval
+        check_due = self._clock() >= self._next_check
+        try:
+            token: AccessToken | None = self._keeper.token()
+        except TokenUnavailableError:
+            token = None  # the keeper has logged why; it retries on its schedule
+        if token is not None and (token is not self._written or check_due):
+            self._sync(token)
+        if check_due:
+            self._next_check = self._clock() + self._check_interval
+        wait = min(self._keeper.seconds_until_due(), self._next_check - self._clock())
+        return max(wait, MINIMUM_WAIT)
+
+    def _run(self) -> None:
+        if self._stop.wait(self._start_delay):
+            return
+        while not self._stop.is_set():
+            self._stop.wait(self.step())
+
+    def _sync(self, token: AccessToken) -> None:
+        """Writes the definition with this token. The definition is written again at each
+        check because a replaced header value cannot be read back; a definition found
+        missing or changed is logged as restored."""
+        with self._lock:
+            drift = None
+            if self._written is not None:
+                try:
+                    listed = self._dicomweb.list_expanded().get(self.name)
+                    drift = definition_drift(self.settings.dicomweb_definition, listed)
+                except DicomWebApiError as error:
+                    self._record_sync_error_locked(f"cannot list the DICOMweb servers: {error}")
+            try:
+                self._dicomweb.put(
+                    self.name, authorized_definition(self.settings.dicomweb_definition, token)
+                )
+            except DicomWebApiError as error:
+                self._record_sync_error_locked(f"cannot write the server definition: {error}")
+                return
+            first = self._written is None
+            self._written = token
+            self._writes += 1
+            self._last_write = datetime.now(UTC)
+            recovered = self._sync_error is not None
+            self._sync_error = None
+            if drift is not None:
+                self._restores += 1
+        if first:
+            self._logger.info("%s: DICOMweb server definition authorized", self.name)
+        if drift is not None:
+            self._logger.info(
+                "%s: DICOMweb server definition was changed (%s); restored", self.name, drift
+            )
+        elif recovered:
+            self._logger.info("%s: DICOMweb server definition written again", self.name)
+
+    def _record_sync_error_locked(self, message: str) -> None:
+        if message != self._sync_error:
+            self._logger.error("%s: %s", self.name, message)
+        self._sync_error = message

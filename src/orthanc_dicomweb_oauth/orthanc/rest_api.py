@@ -1,0 +1,86 @@
+"""The plugin's REST API, independent of Orthanc: what ``/dicomweb-oauth/servers...``
+answers, through the service's named methods. Answers never hold a secret or a token."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..dicomweb.service import OAuthService
+from ..errors import (
+    InvalidServerError,
+    QidoError,
+    TokenRequestError,
+    TokenUnavailableError,
+    UnknownServerError,
+)
+
+# A server's routes: the action after its name (None for the server itself) -> the one
+# method it answers.
+METHOD_OF_ACTION = {None: "GET", "refresh": "POST", "test": "POST"}
+
+# Sends QIDO-RS /studies?limit=1 to the named server through the DICOMweb plugin and
+# returns the number of studies found.
+Qido = Callable[[str], int]
+
+
+@dataclass(frozen=True)
+class RestAnswer:
+    status: int
+    body: dict[str, Any] | None = None
+    allowed: str | None = None  # for 405
+
+
+def handle(
+    service: OAuthService, method: str, name: str | None, action: str | None, qido: Qido
+) -> RestAnswer:
+    if name is None:
+        if method != "GET":
+            return RestAnswer(405, allowed="GET")
+        return RestAnswer(200, {"Servers": service.statuses(), "Errors": service.general_errors()})
+    expected = METHOD_OF_ACTION.get(action)
+    if expected is None:
+        return RestAnswer(404, {"Error": f"no such route: {action}"})
+    if method != expected:
+        return RestAnswer(405, allowed=expected)
+    try:
+        if action is None:
+            return RestAnswer(200, service.server_status(name))
+        if action == "refresh":
+            return _refresh(service, name)
+        return _test(service, name, qido)
+    except UnknownServerError:
+        return RestAnswer(404, {"Error": f"no server named {name} in DicomWebOAuth.Servers"})
+    except InvalidServerError as invalid:
+        return RestAnswer(
+            409,
+            {"Error": "invalid configuration", "Errors": [str(p) for p in invalid.problems]},
+        )
+
+
+def _refresh(service: OAuthService, name: str) -> RestAnswer:
+    try:
+        service.refresh(name)
+    except (TokenRequestError, TokenUnavailableError) as error:
+        return RestAnswer(502, {"Error": str(error), **service.server_status(name)})
+    return RestAnswer(200, service.server_status(name))
+
+
+def _test(service: OAuthService, name: str, qido: Qido) -> RestAnswer:
+    try:
+        summary = service.token_summary(name)
+    except TokenUnavailableError as error:
+        return RestAnswer(502, {"Token": {"Success": False, "Error": str(error)}})
+    token_report = {
+        "Success": True,
+        "ExpiresIn": summary.expires_in,
+        "LifetimeSource": summary.lifetime_source,
+    }
+    try:
+        studies = qido(name)
+    except QidoError as error:
+        return RestAnswer(
+            502, {"Token": token_report, "Qido": {"Success": False, "Error": str(error)}}
+        )
+    return RestAnswer(200, {"Token": token_report, "Qido": {"Success": True, "Studies": studies}})

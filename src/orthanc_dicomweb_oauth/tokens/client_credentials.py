@@ -1,0 +1,154 @@
+"""Tokens from the OAuth2 client-credentials grant (RFC 6749 §4.4), through Authlib on
+httpx2.
+
+Authlib builds the request; the server's credential adds the client's proof to it; the
+answer is parsed by ``token_response``, which knows real providers' quirks. Authlib's
+framework-agnostic client runs on an httpx2.Client here rather than through
+``authlib.integrations.httpx_client``: importing that package loads Authlib's OAuth 1,
+async and assertion clients with anyio, joserfc and cryptography (~8 MiB resident in
+Orthanc) that a client_secret server never uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, MutableMapping
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx2
+from authlib.oauth2.auth import ClientAuth
+from authlib.oauth2.client import OAuth2Client
+
+from ..config.settings import TokenEndpointSettings
+from ..errors import TokenRequestCancelledError, TokenRequestError
+from .access_token import AccessToken
+from .discovery import discover_token_endpoint
+from .http_client import NETWORK_ERRORS, TokenHttpClient
+from .token_response import TokenHttpAnswer, parse_token_answer
+
+
+class ClientCredentialsSource:
+    """Requests tokens for one server. Not meant for concurrent calls: the TokenKeeper
+    lets one request out at a time."""
+
+    def __init__(self, settings: TokenEndpointSettings) -> None:
+        self._settings = settings
+        self._client: _OAuthClient | None = None
+        self._closed = False
+        self._token_endpoint = settings.url  # discovered from the issuer when None
+
+    def fetch(self) -> AccessToken:
+        if self._closed:
+            raise TokenRequestCancelledError
+        client = self._oauth_client()
+        try:
+            token: AccessToken = client.fetch_token(
+                self.token_endpoint(),
+                grant_type="client_credentials",
+                body=urlencode(dict(self._settings.extra_parameters)),
+            )
+        except TokenRequestError:
+            raise
+        except NETWORK_ERRORS as error:
+            if self._closed:
+                raise TokenRequestCancelledError from None
+            raise client.http.translated(error, self._redacted()) from None
+        return token
+
+    @property
+    def known_token_endpoint(self) -> str | None:
+        """The token endpoint if known yet, without asking the provider."""
+        return self._token_endpoint
+
+    def token_endpoint(self) -> str:
+        """The configured token endpoint, or the one the issuer's metadata names (read
+        once; a failure is retried with the next token request)."""
+        if self._token_endpoint is None:
+            settings = self._settings
+            if settings.issuer is None:  # the configuration requires one of the two
+                raise TokenRequestError("neither TokenEndpoint nor Issuer is set", transient=False)
+            self._token_endpoint = discover_token_endpoint(
+                settings.issuer,
+                settings.credential.auth_method,
+                settings.allow_insecure_http,
+                self._get_metadata,
+                signing_algorithm=settings.credential.signing_algorithm,
+            )
+        return self._token_endpoint
+
+    def close(self) -> None:
+        """Closes the connections, interrupting a request in flight; no request after."""
+        self._closed = True
+        if self._client is not None:
+            self._client.http.interrupt()
+            self._client = None
+
+    def _get_metadata(self, url: str) -> tuple[int, bytes]:
+        response = self._oauth_client().session.get(url, headers={"Accept": "application/json"})
+        return response.status_code, response.content
+
+    def _oauth_client(self) -> _OAuthClient:
+        if self._client is None:
+            self._client = _OAuthClient(self._settings, TokenHttpClient(self._settings))
+        return self._client
+
+    def _redacted(self) -> tuple[str, ...]:
+        return self._settings.credential.redacted_values()
+
+
+class _ClientAuthFlow(httpx2.Auth, ClientAuth):  # type: ignore[misc]  # Authlib is untyped
+    """Authlib's client authentication applied to an httpx2 request."""
+
+    requires_request_body = True
+
+    def auth_flow(self, request: httpx2.Request) -> Generator[httpx2.Request, httpx2.Response]:
+        url, headers, body = self.prepare(
+            request.method, str(request.url), request.headers, request.content.decode()
+        )
+        headers["Content-Length"] = str(len(body))
+        yield httpx2.Request(
+            request.method, url, headers=headers, content=body, extensions=request.extensions
+        )
+
+
+class _OAuthClient(OAuth2Client):  # type: ignore[misc]  # Authlib is untyped
+    """Authlib's client, authenticating with the server's credential and parsing answers
+    with this package's parser."""
+
+    client_auth_class = _ClientAuthFlow
+
+    def __init__(self, settings: TokenEndpointSettings, http: TokenHttpClient) -> None:
+        credential = settings.credential
+        super().__init__(
+            http.session,
+            client_id=settings.client_id,
+            token_endpoint_auth_method=credential.auth_method,
+            scope=settings.scope,
+        )
+        self.http = http
+        self._default_lifetime = settings.default_token_lifetime
+        self._secrets = credential.redacted_values()
+
+        def authenticate(
+            auth: Any, method: str, uri: str, headers: MutableMapping[str, str], body: str
+        ) -> tuple[str, MutableMapping[str, str], str]:
+            headers, body = credential.authenticate(auth.client_id, uri, headers, body)
+            return uri, headers, body
+
+        self.register_client_auth_method((credential.auth_method, authenticate))
+
+    def parse_response_token(self, resp: httpx2.Response) -> AccessToken:
+        return parse_token_answer(
+            TokenHttpAnswer(
+                status=resp.status_code,
+                content_type=resp.headers.get("content-type", ""),
+                body=resp.content,
+                retry_after=resp.headers.get("retry-after"),
+                location=resp.headers.get("location"),
+            ),
+            default_lifetime=self._default_lifetime,
+            secrets=self._secrets,
+        )
+
+    def __repr__(self) -> str:
+        return f"<token endpoint client {self.client_id!r}>"
