@@ -21,7 +21,7 @@ from joserfc import jwt
 from joserfc.jwk import OctKey
 
 from orthanc_dicomweb_oauth.config.loader import load_configuration
-from orthanc_dicomweb_oauth.config.settings import ServerSettings
+from orthanc_dicomweb_oauth.config.settings import ClientCredentialsSettings, ServerSettings
 from orthanc_dicomweb_oauth.errors import DicomWebApiError, TokenRequestError
 from orthanc_dicomweb_oauth.tokens.access_token import AccessToken
 
@@ -118,6 +118,14 @@ def server_settings(token_endpoint: str, name: str = "remote", **overrides: Any)
     )
     assert not loaded.problems, [str(error) for error in loaded.problems]
     return loaded.servers[name]
+
+
+def client_credentials_settings(
+    token_endpoint: str, name: str = "remote", **overrides: Any
+) -> ClientCredentialsSettings:
+    tokens = server_settings(token_endpoint, name, **overrides).tokens
+    assert isinstance(tokens, ClientCredentialsSettings)
+    return tokens
 
 
 def make_jwt(lifetime: float | None = 300, **claims: Any) -> str:

@@ -546,9 +546,9 @@ def test_private_key_jwt_with_the_issuer_s_metadata(
     status = wait_authorized(client)
     assert status["ClientAuthMethod"] == "private_key_jwt"
     assert status["TokenEndpoint"] == provider.token_endpoint
-    assert status["ClientKey"]["KeyId"] == JWT_KEY_ID
-    assert status["ClientKey"]["Algorithm"] == "PS256"
-    assert re.fullmatch(r"[0-9A-F]{40}", status["ClientKey"]["CertificateThumbprint"])
+    assert status["Credential"]["KeyId"] == JWT_KEY_ID
+    assert status["Credential"]["Algorithm"] == "PS256"
+    assert re.fullmatch(r"[0-9A-F]{40}", status["Credential"]["CertificateThumbprint"])
     assert qido_studies(client).status_code == 200
     # Over two more lifetimes, each token request signs a new assertion (a new jti, which
     # the provider checks for replay) and the provider accepts it.

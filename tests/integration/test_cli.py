@@ -200,7 +200,8 @@ def test_private_key_jwt_shows_the_key_id_and_thumbprint_never_the_key(
         lines[2],
     )
     as_json = run_check(config, tmp_path, "--json", env=env)
-    described = json.loads(as_json.stdout)["servers"]["signed"]["client_key"]
+    described = json.loads(as_json.stdout)["servers"]["signed"]["credential"]
+    assert described["Kind"] == "PrivateKey"
     assert described["KeyId"] == "orthanc-1"
     assert described["CertificateThumbprint"] in lines[2]
     key_lines = key.private_key_lines()

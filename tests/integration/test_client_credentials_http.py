@@ -19,12 +19,18 @@ from orthanc_dicomweb_oauth.errors import TokenRequestError
 from orthanc_dicomweb_oauth.tokens.client_credentials import ClientCredentialsSource
 from orthanc_dicomweb_oauth.tokens.http_client import MAX_ANSWER_BYTES
 
-from ..helpers import CLIENT_ID, CLIENT_SECRET, make_jwt, self_signed_certificate, server_settings
+from ..helpers import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    client_credentials_settings,
+    make_jwt,
+    self_signed_certificate,
+)
 
 
 def source_for(server: HTTPServer, **overrides: Any) -> ClientCredentialsSource:
     return ClientCredentialsSource(
-        server_settings(server.url_for("/token"), **overrides).token_endpoint
+        client_credentials_settings(server.url_for("/token"), **overrides)
     )
 
 
@@ -275,9 +281,7 @@ def test_connection_refused() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    source = ClientCredentialsSource(
-        server_settings(f"http://127.0.0.1:{port}/token").token_endpoint
-    )
+    source = ClientCredentialsSource(client_credentials_settings(f"http://127.0.0.1:{port}/token"))
     error = fetch_error(source)
     assert str(error).startswith("cannot reach the token endpoint:")
     assert "ConnectError" in str(error)
@@ -294,12 +298,12 @@ def test_tls_needs_the_right_ca(tmp_path: Path) -> None:
         )
         url = server.url_for("/token")
         assert url.startswith("https://")
-        untrusted = ClientCredentialsSource(server_settings(url).token_endpoint)
+        untrusted = ClientCredentialsSource(client_credentials_settings(url))
         error = fetch_error(untrusted)
         assert "TLS certificate of the token endpoint not trusted" in str(error)
         assert not error.transient
         trusted = ClientCredentialsSource(
-            server_settings(url, TokenEndpointCACertificates=str(ca_file)).token_endpoint
+            client_credentials_settings(url, TokenEndpointCACertificates=str(ca_file))
         )
         assert trusted.fetch().value == "tls-token"
     finally:

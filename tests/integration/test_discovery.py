@@ -11,7 +11,7 @@ from pytest_httpserver import HTTPServer
 from orthanc_dicomweb_oauth.cli.main import run_check
 from orthanc_dicomweb_oauth.tokens.client_credentials import ClientCredentialsSource
 
-from ..helpers import CLIENT_SECRET, server_section, server_settings
+from ..helpers import CLIENT_SECRET, client_credentials_settings, server_section
 
 
 def serve_metadata(server: HTTPServer, methods: list[str]) -> str:
@@ -32,7 +32,7 @@ def serve_metadata(server: HTTPServer, methods: list[str]) -> str:
 def test_the_token_endpoint_is_discovered_once(token_server: HTTPServer) -> None:
     issuer = serve_metadata(token_server, ["client_secret_post"])
     source = ClientCredentialsSource(
-        server_settings("unused", TokenEndpoint=None, Issuer=issuer).token_endpoint
+        client_credentials_settings("unused", TokenEndpoint=None, Issuer=issuer)
     )
     try:
         assert source.fetch().value == "discovered"

@@ -24,12 +24,12 @@ FETCH_AND_LIST_MODULES = """
 import json, sys
 import orthanc_dicomweb_oauth.dicomweb.service, orthanc_dicomweb_oauth.orthanc.rest_api
 from orthanc_dicomweb_oauth.config.loader import load_configuration
-from orthanc_dicomweb_oauth.tokens.client_credentials import ClientCredentialsSource
+from orthanc_dicomweb_oauth.tokens.server_tokens import token_source
 
 loaded = load_configuration(json.loads(open(sys.argv[1]).read()))
 assert not loaded.problems, loaded.problems
 for settings in loaded.servers.values():
-    ClientCredentialsSource(settings.token_endpoint).fetch()
+    token_source(settings.tokens).fetch()
 print(json.dumps(sorted(sys.modules)))
 """
 NOT_FOR_CLIENT_SECRETS = ("cryptography", "joserfc", "authlib.integrations", "authlib.oauth1")

@@ -21,7 +21,7 @@ from orthanc_dicomweb_oauth.credentials.private_key import ASSERTION_LIFETIME
 from orthanc_dicomweb_oauth.errors import TokenRequestError
 from orthanc_dicomweb_oauth.tokens.client_credentials import ClientCredentialsSource
 
-from ..helpers import CLIENT_ID, server_settings
+from ..helpers import CLIENT_ID, client_credentials_settings
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -76,13 +76,13 @@ def client_key(tmp_path_factory: pytest.TempPathFactory) -> ClientKeyFiles:
 
 def source(server: HTTPServer, key: ClientKeyFiles, **overrides: Any) -> ClientCredentialsSource:
     return ClientCredentialsSource(
-        server_settings(
+        client_credentials_settings(
             server.url_for("/token"),
             ClientSecret=None,
             ClientAuthMethod="private_key_jwt",
             ClientPrivateKeyFile=str(key.private_key),
             **overrides,
-        ).token_endpoint
+        )
     )
 
 

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from orthanc_dicomweb_oauth.config.loader import load_configuration
-from orthanc_dicomweb_oauth.config.settings import LoadedConfiguration
+from orthanc_dicomweb_oauth.config.settings import ClientCredentialsSettings, LoadedConfiguration
 
 from ..helpers import CLIENT_SECRET
 
@@ -40,9 +40,15 @@ def load(
     )
 
 
+def client_credentials(loaded: LoadedConfiguration, server: str) -> ClientCredentialsSettings:
+    tokens = loaded.servers[server].tokens
+    assert isinstance(tokens, ClientCredentialsSettings)
+    return tokens
+
+
 def secret_of(loaded: LoadedConfiguration, server: str) -> str:
     """The secret the server's credential sends in a client_secret_post request."""
-    credential = loaded.servers[server].token_endpoint.credential
+    credential = client_credentials(loaded, server).credential
     assert credential.auth_method == "client_secret_post"
     _, body = credential.authenticate("client", "https://login.example.com/token", {}, "")
     secret: str = parse_qs(body)["client_secret"][0]
@@ -60,12 +66,13 @@ def test_a_complete_server() -> None:
     loaded = load({"azure": section(Scope="https://dicom.healthcareapis.azure.com/.default")})
     assert loaded.problems == ()
     server = loaded.servers["azure"]
-    endpoint = server.token_endpoint
+    endpoint = client_credentials(loaded, "azure")
+    http = endpoint.http
     assert secret_of(loaded, "azure") == CLIENT_SECRET
     assert endpoint.credential.auth_method == "client_secret_post"
     assert endpoint.scope == "https://dicom.healthcareapis.azure.com/.default"
-    assert (endpoint.verify_peer, endpoint.ca_certificates, endpoint.proxy) == (True, None, None)
-    assert (endpoint.connect_timeout, endpoint.read_timeout) == (10, 30)
+    assert (http.verify_peer, http.ca_certificates, http.proxy) == (True, None, None)
+    assert (http.connect_timeout, http.read_timeout) == (10, 30)
     assert server.dicomweb_definition == {"Url": URL, "HttpHeaders": {}}
     assert CLIENT_SECRET not in repr(server)
 
@@ -147,14 +154,14 @@ def test_orthanc_network_settings_are_the_defaults() -> None:
         HttpProxy="http://proxy.example:3128",
         HttpTimeout=12,
     )
-    a = loaded.servers["a"].token_endpoint
+    a = client_credentials(loaded, "a").http
     assert (a.ca_certificates, a.verify_peer, a.proxy, a.read_timeout) == (
         "/etc/ssl/certs/ca-certificates.crt",
         False,
         "http://proxy.example:3128",
         12,
     )
-    b = loaded.servers["b"].token_endpoint
+    b = client_credentials(loaded, "b").http
     assert (b.ca_certificates, b.verify_peer, b.proxy, b.read_timeout) == ("/ca", True, None, 5)
 
 
@@ -184,7 +191,8 @@ def test_one_broken_server_leaves_the_others() -> None:
             {"s": section(TokenEndpoint=None)},
             {},
             None,
-            "DicomWebOAuth.Servers.s: exactly one of TokenEndpoint or Issuer is required",
+            "DicomWebOAuth.Servers.s: exactly one of TokenEndpoint or Issuer is required (or "
+            "GoogleCredentials or AzureManagedIdentity instead)",
         ),
         (
             {"s": section(ClientId="")},
@@ -483,15 +491,17 @@ def test_check_interval() -> None:
 def test_issuer_instead_of_token_endpoint() -> None:
     loaded = load({"s": section(TokenEndpoint=None, Issuer="https://id.example.com/realm")})
     assert loaded.problems == ()
-    endpoint = loaded.servers["s"].token_endpoint
+    endpoint = client_credentials(loaded, "s")
     assert (endpoint.url, endpoint.issuer) == (None, "https://id.example.com/realm")
     both = load({"s": section(Issuer="https://id.example.com/realm")})
     assert only_error(both) == (
-        "DicomWebOAuth.Servers.s: exactly one of TokenEndpoint or Issuer is required"
+        "DicomWebOAuth.Servers.s: exactly one of TokenEndpoint or Issuer is required (or "
+        "GoogleCredentials or AzureManagedIdentity instead)"
     )
     neither = load({"s": section(TokenEndpoint=None)})
     assert only_error(neither) == (
-        "DicomWebOAuth.Servers.s: exactly one of TokenEndpoint or Issuer is required"
+        "DicomWebOAuth.Servers.s: exactly one of TokenEndpoint or Issuer is required (or "
+        "GoogleCredentials or AzureManagedIdentity instead)"
     )
     insecure = load({"s": section(TokenEndpoint=None, Issuer="http://id.example.com/")})
     assert only_error(insecure).startswith(

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from local_rig.client_keys import ClientKeyFiles, write_client_key
 from orthanc_dicomweb_oauth.config.loader import load_configuration
-from orthanc_dicomweb_oauth.config.settings import LoadedConfiguration
+from orthanc_dicomweb_oauth.config.settings import ClientCredentialsSettings, LoadedConfiguration
 from orthanc_dicomweb_oauth.credentials.key_loader import load_private_key
 from orthanc_dicomweb_oauth.credentials.private_key import PrivateKey
 from orthanc_dicomweb_oauth.errors import CredentialError
@@ -74,7 +74,11 @@ def test_keys_that_fit_their_algorithm(
     signing_key = load_key(keys[kind], algorithm, key_id="k-1")
     assert signing_key.signing_algorithm == algorithm
     assert assertion_header(signing_key) == {"kid": "k-1"}
-    assert signing_key.public_description() == {"Algorithm": algorithm, "KeyId": "k-1"}
+    assert signing_key.public_description() == {
+        "Kind": "PrivateKey",
+        "Algorithm": algorithm,
+        "KeyId": "k-1",
+    }
     assert keys[kind].private_key_pem() not in repr(signing_key)
 
 
@@ -181,7 +185,9 @@ def test_private_key_jwt_from_a_file_or_the_environment(
     files = keys["rsa"]
     from_file = load(section(files, ClientKeyId="k", ClientCertificateFile=str(files.certificate)))
     assert errors(from_file) == []
-    credential = from_file.servers["s"].token_endpoint.credential
+    tokens = from_file.servers["s"].tokens
+    assert isinstance(tokens, ClientCredentialsSettings)
+    credential = tokens.credential
     assert isinstance(credential, PrivateKey)
     assert set(assertion_header(credential)) == {"x5t#S256", "x5t", "kid"}
     assert files.private_key_pem() not in repr(from_file)

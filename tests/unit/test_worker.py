@@ -11,10 +11,9 @@ import pytest
 
 from orthanc_dicomweb_oauth.dicomweb.worker import MINIMUM_WAIT, ServerWorker
 from orthanc_dicomweb_oauth.errors import TokenRequestError
-from orthanc_dicomweb_oauth.tokens.client_credentials import ClientCredentialsSource
 from orthanc_dicomweb_oauth.tokens.keeper import KeeperState, TokenKeeper
 from orthanc_dicomweb_oauth.tokens.schedule import Schedule
-from orthanc_dicomweb_oauth.tokens.server_tokens import ServerTokens
+from orthanc_dicomweb_oauth.tokens.server_tokens import ServerTokens, token_source
 
 from ..helpers import Clock, FakeDicomWeb, ScriptedSource, server_settings
 
@@ -34,7 +33,7 @@ def worker_for(source: ScriptedSource, clock: Clock, dicomweb: FakeDicomWeb) -> 
         clock=clock,
         logger=logger,
     )
-    tokens = ServerTokens(keeper, ClientCredentialsSource(settings.token_endpoint))
+    tokens = ServerTokens(keeper, token_source(settings.tokens))
     return ServerWorker(
         settings, tokens, dicomweb, check_interval=CHECK_INTERVAL, logger=logger, clock=clock
     )

@@ -4,11 +4,14 @@ DICOMweb server with it. The result holds no secret and no token."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..config.settings import ServerSettings
 from ..errors import TokenRequestError
-from ..tokens.access_token import JsonValue, displayed_claims
-from ..tokens.client_credentials import ClientCredentialsSource
+from ..tokens.access_token import displayed_claims
+from ..tokens.server_tokens import token_source
+from ..tokens.source import TokenSource
+from ..unverified_jwt import JsonValue
 from .probe import ProbeResult, probe_dicomweb
 
 
@@ -19,9 +22,10 @@ class ServerCheck:
     error: str | None = None
     expires_in: int | None = None
     lifetime_source: str | None = None
+    # The client authentication method, or the kind of credential where there is none.
     client_auth_method: str | None = None
     # Public facts of the credential: for --json, and as lines for the text output.
-    client_key: dict[str, str] | None = None
+    credential: dict[str, str] | None = None
     credential_lines: tuple[str, ...] = ()
     discovered_token_endpoint: str | None = None
     claims: dict[str, JsonValue] | None = None
@@ -32,25 +36,16 @@ class ServerCheck:
 def check_server(
     settings: ServerSettings, *, probe: bool, dicomweb_ca_certificates: str | None
 ) -> ServerCheck:
-    source = ClientCredentialsSource(settings.token_endpoint)
-    credential = settings.token_endpoint.credential
-    method = credential.auth_method
-    client_key = credential.public_description()
-    credential_lines = tuple(credential.check_lines())
+    source = token_source(settings.tokens)
     try:
         token = source.fetch()
-        discovered = source.token_endpoint() if settings.token_endpoint.url is None else None
     except TokenRequestError as error:
-        return ServerCheck(
-            settings.name,
-            ok=False,
-            error=str(error),
-            client_auth_method=method,
-            client_key=client_key,
-            credential_lines=credential_lines,
-        )
+        return ServerCheck(settings.name, ok=False, error=str(error), **_described(source))
     finally:
         source.close()
+    described = _described(source)
+    description = source.description()
+    discovered = description["TokenEndpoint"] if description["Issuer"] is not None else None
     probe_result = (
         probe_dicomweb(settings.dicomweb_definition["Url"], token, dicomweb_ca_certificates)
         if probe
@@ -62,11 +57,19 @@ def check_server(
         error=None if probe_result is None or probe_result.ok else probe_result.detail,
         expires_in=round(token.lifetime),
         lifetime_source=token.lifetime_source,
-        client_auth_method=method,
-        client_key=client_key,
-        credential_lines=credential_lines,
+        **described,
         claims=None if token.claims is None else displayed_claims(token.claims),
         discovered_token_endpoint=discovered,
         notes=token.notes,
         probe=probe_result,
     )
+
+
+def _described(source: TokenSource) -> dict[str, Any]:
+    description = source.description()
+    credential = description["Credential"]
+    return {
+        "client_auth_method": description["ClientAuthMethod"] or credential["Kind"],
+        "credential": credential,
+        "credential_lines": tuple(source.check_lines()),
+    }

@@ -79,7 +79,7 @@ def print_json(
                 "error": result.error,
                 "lifetime_source": result.lifetime_source,
                 "client_auth_method": result.client_auth_method,
-                "client_key": result.client_key,
+                "credential": result.credential,
                 "discovered_token_endpoint": result.discovered_token_endpoint,
                 "claims": result.claims,
                 "notes": list(result.notes),

@@ -15,18 +15,20 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import ConfigurationProblem, InvalidServerError
-from .credential_choice import client_credential
 from .dicomweb_section import (
     dicomweb_base,
     dicomweb_definition,
     dicomweb_servers,
     servers_in_database_refusal,
 )
-from .network import token_endpoint_settings
 from .schema import SECTION, OAuthSection, ServerSection
 from .schema_errors import schema_problems
-from .settings import LoadedConfiguration, RefreshSettings, ServerSettings
-from .url_policy import url_problem
+from .settings import (
+    LoadedConfiguration,
+    RefreshSettings,
+    ServerSettings,
+)
+from .token_choice import token_settings
 
 
 def load_configuration(
@@ -81,13 +83,12 @@ def _server(
     if problems:
         raise InvalidServerError(name, problems)
     definition = dicomweb_definition(name, keys, base, problems)
-    _check_token_endpoint(path, keys, name, problems)
-    credential = client_credential(name, keys, environ, problems)
-    if problems or credential is None:
+    tokens = token_settings(name, keys, orthanc, environ, problems)
+    if problems or tokens is None:
         raise InvalidServerError(name, problems)
     return ServerSettings(
         name=name,
-        token_endpoint=token_endpoint_settings(keys, credential, orthanc),
+        tokens=tokens,
         refresh=RefreshSettings(
             margin_ratio=keys.refresh_margin_ratio,
             minimum_margin=keys.minimum_refresh_margin,
@@ -99,31 +100,12 @@ def _server(
     )
 
 
-def _check_token_endpoint(
-    path: str, keys: ServerSection, server: str, problems: list[ConfigurationProblem]
-) -> None:
-    given = [
-        (key, value)
-        for key, value in (("TokenEndpoint", keys.token_endpoint), ("Issuer", keys.issuer))
-        if value is not None
-    ]
-    if len(given) != 1:
-        problems.append(
-            ConfigurationProblem(path, "exactly one of TokenEndpoint or Issuer is required", server)
-        )
-        return
-    key, url = given[0]
-    problem = url_problem(url, keys.allow_insecure_http)
-    if problem is not None:
-        problems.append(ConfigurationProblem(f"{path}.{key}", problem, server))
-
-
 def _warnings(servers: Mapping[str, ServerSettings], orthanc: Mapping[str, Any]) -> tuple[str, ...]:
     now = datetime.now(UTC)
     warnings = [
         f"{SECTION}.Servers.{name}.{warning.key}: {warning.message}"
         for name, settings in servers.items()
-        for warning in settings.token_endpoint.credential.warnings(now)
+        for warning in settings.tokens.credential_warnings(now)
     ]
     if orthanc.get("HttpVerbose") is True:
         warnings.append(

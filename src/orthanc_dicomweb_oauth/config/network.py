@@ -1,21 +1,19 @@
-"""A server's token endpoint settings. Network options its section leaves unset fall back
-on Orthanc's own: HttpsCACertificates, HttpsVerifyPeers, HttpProxy, HttpTimeout."""
+"""How a server's token requests reach their endpoint. Network options its section leaves
+unset fall back on Orthanc's own: HttpsCACertificates, HttpsVerifyPeers, HttpProxy,
+HttpTimeout."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from ..credentials.base import ClientCredential
 from .schema import ServerSection
-from .settings import TokenEndpointSettings
+from .settings import HttpSettings
 
 DEFAULT_TOKEN_REQUEST_TIMEOUT = 30.0
 
 
-def token_endpoint_settings(
-    keys: ServerSection, credential: ClientCredential, orthanc: Mapping[str, Any]
-) -> TokenEndpointSettings:
+def http_settings(keys: ServerSection, orthanc: Mapping[str, Any]) -> HttpSettings:
     ca = keys.token_endpoint_ca_certificates or _orthanc_string(orthanc, "HttpsCACertificates")
     verify = keys.token_endpoint_verify_peer
     if verify is None:
@@ -26,20 +24,12 @@ def token_endpoint_settings(
     timeout = keys.token_request_timeout
     if timeout is None:
         timeout = _orthanc_http_timeout(orthanc) or DEFAULT_TOKEN_REQUEST_TIMEOUT
-    return TokenEndpointSettings(
-        url=keys.token_endpoint,
-        issuer=keys.issuer,
-        client_id=keys.client_id,
-        credential=credential,
-        scope=keys.scope,
-        extra_parameters=dict(keys.token_request_parameters),
+    return HttpSettings(
         ca_certificates=ca,
         verify_peer=verify,
         proxy=proxy or None,
         connect_timeout=keys.token_request_connect_timeout,
         read_timeout=timeout,
-        default_token_lifetime=keys.default_token_lifetime,
-        allow_insecure_http=keys.allow_insecure_http,
     )
 
 

@@ -109,10 +109,12 @@ class ServerSection(_Keys):
         "RFC 8414's `/.well-known/oauth-authorization-server`), which must name this issuer "
         "and support `ClientAuthMethod`.",
     )
-    client_id: str = Field(
+    client_id: str | None = Field(
+        default=None,
         alias="ClientId",
         min_length=1,
-        description="The client (application) id registered at the provider.",
+        description="The client (application) id registered at the provider. Required with "
+        "`TokenEndpoint` or `Issuer`.",
     )
     client_secret: SecretStr | None = Field(
         default=None,
@@ -141,7 +143,9 @@ class ServerSection(_Keys):
         alias="Scope",
         min_length=1,
         description="The `scope` of the token request, space-separated (Entra ID: "
-        "`https://dicom.healthcareapis.azure.com/.default`). Not sent when unset.",
+        "`https://dicom.healthcareapis.azure.com/.default`). Not sent when unset. With "
+        "`GoogleCredentials` it defaults to `https://www.googleapis.com/auth/cloud-platform`; "
+        "`AzureManagedIdentity` requires it.",
     )
     token_request_parameters: dict[str, str] = Field(
         default_factory=dict,
@@ -156,6 +160,17 @@ class ServerSection(_Keys):
         "(id and secret in the form), `client_secret_basic` (HTTP Basic, id and secret "
         "form-urlencoded first, as the RFC requires) or `private_key_jwt` (a JWT signed with "
         "the client's private key, RFC 7523 §2.2: no shared secret).",
+    )
+    client_assertion_file: str | None = Field(
+        default=None,
+        alias="ClientAssertionFile",
+        min_length=1,
+        description="Path of a file holding a JWT issued by a third party (a Kubernetes "
+        "projected service-account token: Entra ID workload identity gives its path in "
+        '`AZURE_FEDERATED_TOKEN_FILE`, so `"${AZURE_FEDERATED_TOKEN_FILE}"`), sent as the '
+        "client's assertion (`client_assertion`, RFC 7523 §2.2) with `TokenEndpoint` or "
+        "`Issuer`, `ClientId` and `Scope`: no secret of the client's own. Read again at every "
+        "token request (kubelet rotates it). `ClientAuthMethod` may be left out.",
     )
     client_private_key_file: str | None = Field(
         default=None,
@@ -204,6 +219,25 @@ class ServerSection(_Keys):
         "sent, `x5t#S256` (SHA-256) and `x5t` (SHA-1, which Entra ID tenants have long "
         "required). Both by default.",
     )
+    google_credentials: str | None = Field(
+        default=None,
+        alias="GoogleCredentials",
+        min_length=1,
+        description="Google tokens instead of a token endpoint: the path of a Google "
+        "credentials file (`service_account`, `external_account` or "
+        "`impersonated_service_account`), or `default`: the file named by "
+        "`GOOGLE_APPLICATION_CREDENTIALS`, else the metadata server of Compute Engine, GKE or "
+        "Cloud Run. A person's login (`authorized_user`) is refused. Read once when Orthanc "
+        "starts. Needs the `google` extra (google-auth).",
+    )
+    azure_managed_identity: bool | str | None = Field(
+        default=None,
+        alias="AzureManagedIdentity",
+        description="Azure tokens instead of a token endpoint, from the managed identity of "
+        "the machine Orthanc runs on: `true` for the system-assigned identity, or a "
+        "user-assigned identity's client id. With `Scope`. Needs the `azure` extra "
+        "(azure-identity).",
+    )
     token_endpoint_ca_certificates: str | None = Field(
         default=None,
         alias="TokenEndpointCACertificates",
@@ -240,8 +274,9 @@ class ServerSection(_Keys):
     allow_insecure_http: bool = Field(
         default=False,
         alias="AllowInsecureHttp",
-        description="Allow `http://` for a `TokenEndpoint` or `Url` that is not on loopback. "
-        "The client secret and the tokens then cross the network in clear text.",
+        description="Allow `http://` for a `TokenEndpoint`, an `Issuer`, a `Url` or the URLs "
+        "of a Google credentials file that are not on loopback. The client's proof and the "
+        "tokens then cross the network in clear text.",
     )
 
     # -- Refresh tuning ------------------------------------------------------------------

@@ -13,6 +13,9 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 
+# The client_assertion_type of a JWT that authenticates the client (RFC 7523 §2.2).
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
 
 @dataclass(frozen=True)
 class CredentialWarning:
@@ -50,10 +53,10 @@ class ClientCredential(ABC):
         metadata; None when nothing is signed."""
         return None
 
-    def public_description(self) -> dict[str, str] | None:
-        """What identifies the credential at the provider, for the status and ``check
-        --json``: public values only; None when there is nothing to show."""
-        return None
+    @abstractmethod
+    def public_description(self) -> dict[str, str]:
+        """What the credential is (``Kind``) and what identifies it at the provider, for
+        the status and ``check --json``: public values only."""
 
     def check_lines(self) -> list[str]:
         """The same facts as lines of ``check``'s text output."""

@@ -17,9 +17,10 @@ SecretAuthMethod = Literal["client_secret_post", "client_secret_basic"]
 
 
 class ClientSecret(ClientCredential):
-    def __init__(self, secret: SecretStr, auth_method: SecretAuthMethod) -> None:
+    def __init__(self, secret: SecretStr, auth_method: SecretAuthMethod, origin: str) -> None:
         self._secret = secret
         self._auth_method = auth_method
+        self._origin = origin  # where the secret was read, for administrators
 
     @property
     def auth_method(self) -> str:
@@ -41,6 +42,9 @@ class ClientSecret(ClientCredential):
 
     def redacted_values(self) -> tuple[str, ...]:
         return (self._secret.get_secret_value(),)
+
+    def public_description(self) -> dict[str, str]:
+        return {"Kind": "ClientSecret", "ReadFrom": self._origin}
 
     def __repr__(self) -> str:
         return f"ClientSecret({self._auth_method})"

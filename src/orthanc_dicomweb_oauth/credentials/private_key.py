@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 from authlib.common.urls import add_params_to_qs
 
-from .base import ClientCredential, CredentialWarning
+from .base import ASSERTION_TYPE, ClientCredential, CredentialWarning
 
 if TYPE_CHECKING:
     from joserfc.jwk import ECKey, RSAKey
@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 AssertionAlgorithm = Literal["RS256", "PS256", "ES256"]
 ThumbprintHeader = Literal["x5t#S256", "x5t"]
 ALL_THUMBPRINT_HEADERS: tuple[ThumbprintHeader, ...] = ("x5t#S256", "x5t")
-# RFC 7523 §2.2.
-ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # Lifetime of an assertion: long enough for clock skew, short enough that a captured one
 # is soon useless (Entra ID accepts up to 10 minutes).
 ASSERTION_LIFETIME = 60
@@ -93,7 +91,7 @@ class PrivateKey(ClientCredential):
         return header
 
     def public_description(self) -> dict[str, str]:
-        description: dict[str, str] = {"Algorithm": self._algorithm}
+        description: dict[str, str] = {"Kind": "PrivateKey", "Algorithm": self._algorithm}
         if self._key_id is not None:
             description["KeyId"] = self._key_id
         if self._certificate_thumbprint is not None and self._certificate_not_after is not None:

@@ -117,7 +117,6 @@ class OAuthService:
         except InvalidServerError as invalid:
             return {"State": "Invalid", "Errors": [str(problem) for problem in invalid.problems]}
         keeper, sync = worker.status()
-        endpoint = worker.settings.token_endpoint
         return {
             "State": keeper.state.value,
             "ExpiresIn": _seconds(keeper.expires_in),
@@ -136,11 +135,7 @@ class OAuthService:
             "LastDefinitionWrite": _iso(sync.last_write),
             "LastDefinitionError": sync.last_sync_error,
             "Url": worker.settings.dicomweb_definition["Url"],
-            "TokenEndpoint": worker.token_endpoint,
-            "Issuer": endpoint.issuer,
-            "ClientId": endpoint.client_id,
-            "ClientAuthMethod": endpoint.credential.auth_method,
-            "ClientKey": endpoint.credential.public_description(),
+            **worker.source_description(),
         }
 
     def refresh(self, name: str) -> None:

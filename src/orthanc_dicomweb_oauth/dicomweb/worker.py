@@ -75,10 +75,9 @@ class ServerWorker:
     def name(self) -> str:
         return self.settings.name
 
-    @property
-    def token_endpoint(self) -> str | None:
-        """Configured, or discovered from the issuer (None until then)."""
-        return self._tokens.source.known_token_endpoint
+    def source_description(self) -> dict[str, Any]:
+        """Where the server's tokens come from, and with which identity: public facts."""
+        return self._tokens.source.description()
 
     def start(self) -> None:
         self._thread.start()

@@ -7,12 +7,11 @@ debugging access. The token value never appears in a repr.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
+
+from ..unverified_jwt import JsonValue, jwt_parts
 
 LifetimeSource = Literal["expires_in", "jwt_exp", "default"]
 
@@ -32,7 +31,6 @@ DISPLAYED_CLAIMS = (
     "nbf",
     "exp",
 )
-JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
 
 
 @dataclass(frozen=True)
@@ -51,25 +49,9 @@ class AccessToken:
 
 
 def read_jwt_claims(token: str) -> dict[str, JsonValue] | None:
-    """The payload of a JWS compact serialization, unverified; None when the token is
-    not a JWT (an opaque token). Three dot-separated base64url parts, the middle one a
-    JSON object: done here because joserfc's reader loads cryptography (~7 MiB resident)
-    for a split and a decode, and nothing here verifies the signature."""
-    parts = token.split(".")
-    if len(parts) != 3 or not all(parts):
-        return None
-    try:
-        header = json.loads(_base64url_decode(parts[0]))
-        payload = json.loads(_base64url_decode(parts[1]))
-    except (ValueError, UnicodeError, binascii.Error):
-        return None
-    if not isinstance(header, dict) or not isinstance(payload, dict):
-        return None
-    return payload
-
-
-def _base64url_decode(part: str) -> bytes:
-    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+    """The token's claims, unverified; None when it is opaque, not a JWT."""
+    parts = jwt_parts(token)
+    return None if parts is None else parts[1]
 
 
 def displayed_claims(claims: Mapping[str, JsonValue]) -> dict[str, JsonValue]:

@@ -19,8 +19,8 @@ import httpx2
 from authlib.oauth2.auth import ClientAuth
 from authlib.oauth2.client import OAuth2Client
 
-from ..config.settings import TokenEndpointSettings
-from ..errors import TokenRequestCancelledError, TokenRequestError
+from ..config.settings import ClientCredentialsSettings
+from ..errors import CredentialError, TokenRequestCancelledError, TokenRequestError
 from .access_token import AccessToken
 from .discovery import discover_token_endpoint
 from .http_client import NETWORK_ERRORS, TokenHttpClient
@@ -31,7 +31,7 @@ class ClientCredentialsSource:
     """Requests tokens for one server. Not meant for concurrent calls: the TokenKeeper
     lets one request out at a time."""
 
-    def __init__(self, settings: TokenEndpointSettings) -> None:
+    def __init__(self, settings: ClientCredentialsSettings) -> None:
         self._settings = settings
         self._client: _OAuthClient | None = None
         self._closed = False
@@ -49,6 +49,10 @@ class ClientCredentialsSource:
             )
         except TokenRequestError:
             raise
+        except CredentialError as error:  # the client's proof cannot be made now
+            raise TokenRequestError(
+                f"{error.key}: {error}" if error.key else str(error), transient=False
+            ) from None
         except NETWORK_ERRORS as error:
             if self._closed:
                 raise TokenRequestCancelledError from None
@@ -76,6 +80,19 @@ class ClientCredentialsSource:
             )
         return self._token_endpoint
 
+    def description(self) -> dict[str, Any]:
+        settings = self._settings
+        return {
+            "TokenEndpoint": self._token_endpoint,
+            "Issuer": settings.issuer,
+            "ClientId": settings.client_id,
+            "ClientAuthMethod": settings.credential.auth_method,
+            "Credential": settings.credential.public_description(),
+        }
+
+    def check_lines(self) -> list[str]:
+        return self._settings.credential.check_lines()
+
     def close(self) -> None:
         """Closes the connections, interrupting a request in flight; no request after."""
         self._closed = True
@@ -89,7 +106,7 @@ class ClientCredentialsSource:
 
     def _oauth_client(self) -> _OAuthClient:
         if self._client is None:
-            self._client = _OAuthClient(self._settings, TokenHttpClient(self._settings))
+            self._client = _OAuthClient(self._settings, TokenHttpClient(self._settings.http))
         return self._client
 
     def _redacted(self) -> tuple[str, ...]:
@@ -117,7 +134,7 @@ class _OAuthClient(OAuth2Client):  # type: ignore[misc]  # Authlib is untyped
 
     client_auth_class = _ClientAuthFlow
 
-    def __init__(self, settings: TokenEndpointSettings, http: TokenHttpClient) -> None:
+    def __init__(self, settings: ClientCredentialsSettings, http: TokenHttpClient) -> None:
         credential = settings.credential
         super().__init__(
             http.session,

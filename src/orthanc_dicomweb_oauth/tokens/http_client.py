@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx2
 
-from ..config.settings import TokenEndpointSettings
+from ..config.settings import HttpSettings
 from ..errors import TokenRequestError
 from ..redaction import sanitize_external_text
 from .tls import tls_context
@@ -33,18 +33,36 @@ NETWORK_ERRORS = (httpx2.HTTPError, ssl.SSLError, OSError, AnswerTooLargeError)
 
 class TokenHttpClient:
     """An httpx2 client for one server's token requests, which ``interrupt()`` can cut
-    short from another thread."""
+    short from another thread. ``endpoint`` names what it talks to in errors;
+    ``direct_hosts`` (host or host:port) are reached without the proxy."""
 
-    def __init__(self, settings: TokenEndpointSettings) -> None:
+    def __init__(
+        self,
+        settings: HttpSettings,
+        endpoint: str = "the token endpoint",
+        direct_hosts: Sequence[str] = (),
+    ) -> None:
         self._settings = settings
+        self._endpoint = endpoint
         self._connections = _ConnectionTracker()
+        direct = settings.proxy is not None and direct_hosts
         self.session = httpx2.Client(
-            transport=_transport(settings),
-            timeout=httpx2.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+            transport=_transport(settings, settings.proxy),
+            mounts={f"all://{host}": _transport(settings, None) for host in direct_hosts}
+            if direct
+            else None,
+            timeout=self.timeout(),
             follow_redirects=False,
             trust_env=False,
             event_hooks={"request": [self._connections.watch]},
         )
+
+    def timeout(self, at_most: float | None = None) -> httpx2.Timeout:
+        """The server's timeouts, shortened to ``at_most`` seconds when a caller asks."""
+        read, connect = self._settings.read_timeout, self._settings.connect_timeout
+        if at_most is not None:
+            read, connect = min(read, at_most), min(connect, at_most)
+        return httpx2.Timeout(read, connect=connect)
 
     def interrupt(self) -> None:
         """Closes the connections, waking a thread blocked on an answer."""
@@ -53,44 +71,42 @@ class TokenHttpClient:
 
     def translated(self, error: BaseException, secrets: Sequence[str]) -> TokenRequestError:
         """A network failure of a token request, as the error the keeper retries."""
-        settings = self._settings
+        settings, endpoint = self._settings, self._endpoint
         if isinstance(error, httpx2.ConnectTimeout):
             return TokenRequestError(
-                f"timed out after {settings.connect_timeout:g} s connecting to the token endpoint",
+                f"timed out after {settings.connect_timeout:g} s connecting to {endpoint}",
                 transient=True,
             )
         if isinstance(error, httpx2.TimeoutException):
             return TokenRequestError(
-                f"timed out after {settings.read_timeout:g} s waiting for the token endpoint",
+                f"timed out after {settings.read_timeout:g} s waiting for {endpoint}",
                 transient=True,
             )
         if isinstance(error, AnswerTooLargeError):
             return TokenRequestError(
-                f"token endpoint answered more than {MAX_ANSWER_BYTES // 1024} KiB: not a "
-                "token answer",
+                f"{endpoint} answered more than {MAX_ANSWER_BYTES // 1024} KiB: not a token answer",
                 transient=True,
             )
         cause: BaseException | None = error
         while cause is not None:
             if isinstance(cause, ssl.SSLCertVerificationError):
                 return TokenRequestError(
-                    "TLS certificate of the token endpoint not trusted "
-                    f"({cause.verify_message}): set TokenEndpointCACertificates to the CA "
-                    "bundle that signed it",
+                    f"TLS certificate of {endpoint} not trusted ({cause.verify_message}): set "
+                    "TokenEndpointCACertificates to the CA bundle that signed it",
                     transient=False,
                 )
             cause = cause.__cause__ or cause.__context__
         reason = sanitize_external_text(str(error) or type(error).__name__, secrets)
         return TokenRequestError(
-            f"cannot reach the token endpoint: {reason} ({type(error).__name__})",
+            f"cannot reach {endpoint}: {reason} ({type(error).__name__})",
             transient=True,
         )
 
 
-def _transport(settings: TokenEndpointSettings) -> httpx2.BaseTransport:
+def _transport(settings: HttpSettings, proxy: str | None) -> httpx2.BaseTransport:
     try:
         verify = tls_context(settings.ca_certificates) if settings.verify_peer else False
-        return _CappedTransport(httpx2.HTTPTransport(verify=verify, proxy=settings.proxy))
+        return _CappedTransport(httpx2.HTTPTransport(verify=verify, proxy=proxy))
     except (ssl.SSLError, OSError) as error:
         raise TokenRequestError(
             f"cannot use the CA bundle {settings.ca_certificates}: "

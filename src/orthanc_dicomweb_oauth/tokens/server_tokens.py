@@ -1,4 +1,5 @@
-"""Assembles a server's token keeper from its settings."""
+"""Assembles a server's token keeper from its settings: the source its settings name, and
+the keeper that caches and refreshes what the source gives."""
 
 from __future__ import annotations
 
@@ -8,11 +9,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..config.settings import ServerSettings
+from ..config.settings import (
+    AzureManagedIdentitySettings,
+    ClientCredentialsSettings,
+    GoogleSettings,
+    ServerSettings,
+    TokenSettings,
+)
 from ..logs import LOGGER
 from .client_credentials import ClientCredentialsSource
 from .keeper import TokenKeeper
 from .schedule import Schedule
+from .source import TokenSource
 
 # Callers waiting for a token give up this long after the request's own timeouts.
 WAIT_GRACE_SECONDS = 5.0
@@ -21,7 +29,7 @@ WAIT_GRACE_SECONDS = 5.0
 @dataclass(frozen=True)
 class ServerTokens:
     keeper: TokenKeeper
-    source: ClientCredentialsSource
+    source: TokenSource
 
     def close(self) -> None:
         self.source.close()
@@ -32,14 +40,30 @@ def create_server_tokens(
     logger: logging.Logger = LOGGER,
     clock: Callable[[], float] = time.monotonic,
 ) -> ServerTokens:
-    endpoint = settings.token_endpoint
-    source = ClientCredentialsSource(endpoint)
+    source = token_source(settings.tokens)
+    http = settings.tokens.http
     keeper = TokenKeeper(
         settings.name,
         source.fetch,
         Schedule(settings.refresh, random.Random()),  # noqa: S311 - jitter, not secrecy
-        wait_timeout=endpoint.connect_timeout + endpoint.read_timeout + WAIT_GRACE_SECONDS,
+        wait_timeout=http.connect_timeout + http.read_timeout + WAIT_GRACE_SECONDS,
         clock=clock,
         logger=logger,
     )
     return ServerTokens(keeper, source)
+
+
+def token_source(settings: TokenSettings) -> TokenSource:
+    """The source of the settings' kind. A cloud's library is imported here, for the
+    servers that use it only."""
+    match settings:
+        case ClientCredentialsSettings():
+            return ClientCredentialsSource(settings)
+        case GoogleSettings():
+            from .google import GoogleSource  # noqa: PLC0415
+
+            return GoogleSource(settings)
+        case AzureManagedIdentitySettings():
+            from .azure_managed_identity import AzureManagedIdentitySource  # noqa: PLC0415
+
+            return AzureManagedIdentitySource(settings)

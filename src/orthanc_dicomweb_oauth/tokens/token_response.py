@@ -16,7 +16,8 @@ from email.utils import parsedate_to_datetime
 
 from ..errors import TokenRequestError
 from ..redaction import sanitize_external_text
-from .access_token import AccessToken, JsonValue, LifetimeSource, read_jwt_claims
+from ..unverified_jwt import JsonValue
+from .access_token import AccessToken, LifetimeSource, read_jwt_claims
 
 # RFC 6749 §5.2 codes that no retry will fix without an administrator.
 PERMANENT_OAUTH_ERRORS = frozenset(
@@ -145,6 +146,19 @@ def _access_token(
         claims=claims,
         notes=notes,
     )
+
+
+def access_token_until(
+    value: str, expires_at: float, wall_clock: Callable[[], float] = time.time
+) -> AccessToken:
+    """A token that a library handed over with its expiry (seconds since the epoch)
+    rather than an answer to parse: the same checks as ``expires_in``."""
+    if not value.strip():
+        raise TokenRequestError("the identity endpoint issued an empty token", transient=False)
+    claims = read_jwt_claims(value)
+    # With a lifetime given, no default is ever assumed.
+    lifetime, source, notes = _lifetime(expires_at - wall_clock(), claims, 0.0, wall_clock)
+    return AccessToken(value, lifetime, source, claims, notes)
 
 
 def _lifetime(

@@ -1,0 +1,222 @@
+"""Tokens from Google, through google-auth: for a service account's key (RFC 7523's JWT
+bearer grant), an external account (workload identity federation), an impersonated
+service account, or from the metadata server of Compute Engine, GKE and Cloud Run.
+
+Imported only for servers that use GoogleCredentials: google-auth and its cryptography
+cost Orthanc about 16 MiB (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from datetime import UTC
+from typing import Any
+
+import google.auth.credentials
+import google.auth.exceptions
+from google.auth import aws, compute_engine, identity_pool, impersonated_credentials, pluggable
+from google.auth.compute_engine import _metadata
+from google.oauth2 import service_account
+
+from ..config.settings import GoogleSettings
+from ..credentials.google_file import (
+    EXTERNAL_ACCOUNT,
+    SERVICE_ACCOUNT,
+    GoogleCredentialsFile,
+)
+from ..errors import TokenRequestCancelledError, TokenRequestError
+from ..redaction import sanitize_external_text
+from .access_token import AccessToken
+from .google_transport import HttpClientRequest
+from .http_client import TokenHttpClient
+from .token_response import access_token_until
+
+KIND = "GoogleCredentials"
+METADATA_SERVER = "the metadata server"
+# google-auth retries the metadata server up to five times within a refresh and logs a
+# warning at each attempt: the keeper says once what happened instead.
+logging.getLogger(_metadata.__name__).setLevel(logging.ERROR)
+# The subject token type of AWS workload identity federation (google-auth's own test).
+_AWS_SUBJECT_TYPE = "urn:ietf:params:aws:token-type:aws4_request"
+
+
+class GoogleSource:
+    """Requests Google tokens for one server. Not meant for concurrent calls: the
+    TokenKeeper lets one request out at a time."""
+
+    def __init__(self, settings: GoogleSettings) -> None:
+        self._settings = settings
+        self._credentials: google.auth.credentials.Credentials | None = None
+        self._http: TokenHttpClient | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def fetch(self) -> AccessToken:
+        if self._closed:
+            raise TokenRequestCancelledError
+        http = self._http_client()
+        request = HttpClientRequest(http)
+        credentials = self._google_credentials()
+        try:
+            credentials.refresh(request)
+        except google.auth.exceptions.GoogleAuthError as error:
+            if self._closed:
+                raise TokenRequestCancelledError from None
+            raise self._translated(error, request, http) from None
+        if credentials.token is None or credentials.expiry is None:
+            raise TokenRequestError("Google issued no token and no expiry", transient=True)
+        # ``expiry`` is naive UTC; ``valid`` would count a token expired 3 min 45 s early.
+        expires_at = credentials.expiry.replace(tzinfo=UTC).timestamp()
+        return access_token_until(credentials.token, expires_at)
+
+    def description(self) -> dict[str, Any]:
+        file = self._settings.file
+        credential: dict[str, str] = {"Kind": KIND}
+        if file is None:
+            credential["Type"] = "metadata server"
+            identity = getattr(self._credentials, "service_account_email", "default")
+            credential["Identity"] = identity if isinstance(identity, str) else "default"
+            endpoint = _metadata_root()
+        else:
+            credential.update({"Type": file.type, "File": file.path, "Identity": file.identity})
+            endpoint = file.urls[0]
+        return {
+            "TokenEndpoint": endpoint,
+            "Issuer": None,
+            "ClientId": None,
+            "ClientAuthMethod": None,
+            "Credential": credential,
+        }
+
+    def check_lines(self) -> list[str]:
+        credential = self.description()["Credential"]
+        where = f" from {credential['File']}" if "File" in credential else ""
+        return [f"Google {credential['Type']}{where}: {credential['Identity']}"]
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            if self._http is not None:
+                self._http.interrupt()
+
+    def _http_client(self) -> TokenHttpClient:
+        with self._lock:
+            if self._http is None:
+                file = self._settings.file
+                self._http = TokenHttpClient(
+                    self._settings.http,
+                    "Google's token endpoint" if file is not None else METADATA_SERVER,
+                    # The metadata server is on the machine's own network: never proxied.
+                    direct_hosts=_metadata_hosts(),
+                )
+            return self._http
+
+    def _google_credentials(self) -> google.auth.credentials.Credentials:
+        if self._credentials is None:
+            try:
+                self._credentials = _credentials(self._settings)
+            except (google.auth.exceptions.GoogleAuthError, ValueError) as error:
+                raise TokenRequestError(
+                    f"{KIND}: google-auth cannot use {self._where()}: "
+                    f"{self._sanitized(str(error))}",
+                    transient=False,
+                ) from None
+        return self._credentials
+
+    def _translated(
+        self,
+        error: google.auth.exceptions.GoogleAuthError,
+        request: HttpClientRequest,
+        http: TokenHttpClient,
+    ) -> TokenRequestError:
+        network = request.last_error
+        if network is not None and request.last_status is None:
+            if self._settings.file is None:
+                return TokenRequestError(
+                    f"no metadata server answered at {_metadata_root()}: not running on Google "
+                    f"Cloud? Set {KIND} to a key file",
+                    transient=False,
+                )
+            return http.translated(network, self._redacted())
+        status = request.last_status
+        transient = bool(getattr(error, "retryable", False)) or (
+            status is not None and (status >= 500 or status in (408, 429))
+        )
+        said = f" (HTTP {status})" if status is not None else ""
+        return TokenRequestError(
+            f"{self._where()} refused: {self._sanitized(_message(error))}{said}",
+            transient=transient,
+            http_status=status,
+        )
+
+    def _where(self) -> str:
+        file = self._settings.file
+        return METADATA_SERVER if file is None else f"Google ({file.type} {file.identity})"
+
+    def _redacted(self) -> tuple[str, ...]:
+        file = self._settings.file
+        return () if file is None else file.redacted_values()
+
+    def _sanitized(self, text: str) -> str:
+        return sanitize_external_text(text, self._redacted())
+
+
+def _credentials(settings: GoogleSettings) -> google.auth.credentials.Credentials:
+    scopes = [settings.scope]
+    file = settings.file
+    if file is None:
+        return compute_engine.Credentials(scopes=scopes)
+    info = dict(file.info)
+    if file.type == SERVICE_ACCOUNT:
+        return service_account.Credentials.from_service_account_info(info, scopes=scopes)
+    if file.type == EXTERNAL_ACCOUNT:
+        return _external_account(info, scopes)
+    return _impersonated(file, scopes)
+
+
+def _external_account(
+    info: dict[str, Any], scopes: list[str]
+) -> google.auth.credentials.Credentials:
+    """As google-auth's own loader tells them apart, without its call to Resource Manager
+    for a project id that no token needs."""
+    if info.get("subject_token_type") == _AWS_SUBJECT_TYPE:
+        return aws.Credentials.from_info(info, scopes=scopes)
+    if info["credential_source"].get("executable") is not None:
+        return pluggable.Credentials.from_info(info, scopes=scopes)
+    return identity_pool.Credentials.from_info(info, scopes=scopes)
+
+
+def _impersonated(
+    file: GoogleCredentialsFile, scopes: list[str]
+) -> google.auth.credentials.Credentials:
+    """The file's source service account impersonates its target at the file's own
+    impersonation URL (google-auth would build Google's from the target's email)."""
+    url = file.info["service_account_impersonation_url"]
+    source = service_account.Credentials.from_service_account_info(
+        dict(file.info["source_credentials"])
+    )
+    return impersonated_credentials.Credentials(
+        source,
+        target_principal=file.identity,
+        target_scopes=scopes,
+        delegates=file.info.get("delegates"),
+        iam_endpoint_override=url,
+    )
+
+
+def _message(error: google.auth.exceptions.GoogleAuthError) -> str:
+    """google-auth puts its sentence first and the provider's answer after it."""
+    first = error.args[0] if error.args else ""
+    return str(first) or type(error).__name__
+
+
+def _metadata_root() -> str:
+    return f"http://{_metadata._GCE_METADATA_HOST}"
+
+
+def _metadata_hosts() -> tuple[str, ...]:
+    """Where google-auth reaches the metadata server: its host, and the IP it pings."""
+    ip = os.environ.get("GCE_METADATA_IP", _metadata._GCE_DEFAULT_MDS_IP)
+    return tuple(dict.fromkeys((str(_metadata._GCE_METADATA_HOST), ip)))

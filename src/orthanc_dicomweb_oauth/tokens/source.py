@@ -1,0 +1,31 @@
+"""The one interface of where a server's tokens come from: the client-credentials grant at
+a token endpoint, Google's credentials, or an Azure managed identity. The keeper, the
+status and ``check`` use it and never ask which kind they hold."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from .access_token import AccessToken
+
+
+class TokenSource(Protocol):
+    def fetch(self) -> AccessToken:
+        """A new token. Raises TokenRequestError (transient or not), or
+        TokenRequestCancelledError once closed."""
+        ...
+
+    def close(self) -> None:
+        """Ends a request in flight as soon as the transport allows; no request after."""
+        ...
+
+    def description(self) -> dict[str, Any]:
+        """Public facts for the status and ``check``: ``TokenEndpoint`` (where tokens come
+        from, None until known), ``Issuer``, ``ClientId`` and ``ClientAuthMethod`` (None
+        where they do not apply), ``Credential`` (its ``Kind`` and who the identity is).
+        Never a secret or a token."""
+        ...
+
+    def check_lines(self) -> list[str]:
+        """The credential's facts as lines of ``check``'s text output."""
+        ...
