@@ -36,6 +36,9 @@ HOST_GENERATION = "bookworm"
 # The documented path of the entry script below site-packages, which sites' Orthanc
 # configurations name: the installations check that the package still puts it there.
 ENTRY = "orthanc_dicomweb_oauth/orthanc_entry/dicomweb_oauth_plugin.py"
+# The extras that the cloud identities' tests need, in every installation.
+EXTRAS = "[google,azure]"
+CLOUD_DEPENDENCIES = ("google-auth[requests]", "azure-identity")
 # Prints the installed entry script's path.
 ENTRY_SCRIPT_COMMAND = ("bin/orthanc-dicomweb-oauth", "entry-script")
 CONSTRAINTS = ROOT / "requirements" / "constraints.txt"
@@ -93,7 +96,14 @@ def plugin_environment() -> Path:
 
     if not stamp.exists() or stamp.read_text() != _dependencies_stamp():
         pip_install(
-            "-c", str(CONSTRAINTS), "authlib", "httpx2", "pydantic", "joserfc", "cryptography"
+            "-c",
+            str(CONSTRAINTS),
+            "authlib",
+            "httpx2",
+            "pydantic",
+            "joserfc",
+            "cryptography",
+            *CLOUD_DEPENDENCIES,
         )
         stamp.write_text(_dependencies_stamp())
     pip_install("--no-deps", "--force-reinstall", str(ROOT))
@@ -129,7 +139,7 @@ def _chroot_installation(suite: str) -> Installation:
             project = f"{CHROOT_WHEELS}/{wheel.name}"
             if not stamp.exists() or stamp.read_text() != _dependencies_stamp():
                 _download_dependencies(root, minor, wheel, log.fileno())
-                run_in(root, [*pip, project], log.fileno())
+                run_in(root, [*pip, project + EXTRAS], log.fileno())
                 stamp.write_text(_dependencies_stamp())
             run_in(root, [*pip, "--no-deps", "--force-reinstall", project], log.fileno())
     except (subprocess.CalledProcessError, OSError) as error:
@@ -157,7 +167,7 @@ def _download_dependencies(root: Path, minor: str, wheel: Path, log: int) -> Non
     for name in platforms:
         tags += ["--platform", name]
     arguments = ["download", "--dest", str(wheel.parent), "-c", str(CONSTRAINTS)]
-    _host_pip([*arguments, *tags, str(wheel)], log)
+    _host_pip([*arguments, *tags, f"{wheel}{EXTRAS}"], log)
 
 
 def _host_pip(arguments: list[str], log: int) -> None:

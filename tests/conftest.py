@@ -1,17 +1,38 @@
+"""What every test shares. Before any test module is imported, this process is kept on
+the machine (tests/network_guard.py) and the cloud libraries' endpoints are pinned to a
+loopback emulation, whose port is chosen here: google-auth reads its metadata server's
+address once, at its first import."""
+
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
 
+from local_rig.cloud_emulations import CLOUD_VARIABLES, CloudEmulation, pinned_environment
 from local_rig.installations import GENERATIONS
+from local_rig.services import free_port
 
+from . import network_guard
+from .helpers import make_jwt
 from .reliability_report import ReliabilityReport
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT_PATH = ROOT / "test-artifacts" / "reliability.md"
+CLOUD_PORT = free_port()
+_GCLOUD_CONFIG = Path(tempfile.mkdtemp(prefix="gcloud-config-"))
+atexit.register(shutil.rmtree, _GCLOUD_CONFIG, ignore_errors=True)
+
+network_guard.install()
+for _variable in CLOUD_VARIABLES:
+    os.environ.pop(_variable, None)
+os.environ.update(pinned_environment(f"127.0.0.1:{CLOUD_PORT}", _GCLOUD_CONFIG))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -64,3 +85,15 @@ def token_server(_shared_token_server: HTTPServer) -> Iterator[HTTPServer]:
     _shared_token_server.clear()
     yield _shared_token_server
     _shared_token_server.clear()
+
+
+@pytest.fixture(scope="session")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudEmulation]:
+    """The cloud identity endpoints this process's libraries are pinned to, handing out
+    JWTs that live 300 s."""
+    emulation = CloudEmulation(
+        tmp_path_factory.mktemp("cloud"), lambda: (make_jwt(lifetime=300), 300), port=CLOUD_PORT
+    )
+    emulation.start()
+    yield emulation
+    emulation.stop()

@@ -19,6 +19,7 @@ import pytest
 
 from local_rig.chroots import UnavailableError
 from local_rig.client_keys import ClientKeyFiles, write_client_key
+from local_rig.cloud_emulations import pinned_environment
 from local_rig.installations import GENERATIONS, HOST_GENERATION, Installation, installation
 from local_rig.services import (
     ADMIN,
@@ -39,12 +40,17 @@ from .rig import (
     CLIENTS,
     JWT_CLIENT,
     JWT_KEY_ID,
+    SECRETS,
     TOKEN_TTL,
     StartOrthanc,
     oauth_server,
+    secret_lines,
 )
 
 MATRIX = pytest.StashKey[OrthancMatrix]()
+# Where Orthanc A's cloud libraries are pinned unless a test pins them to its emulation: a
+# loopback port nothing listens on (discard).
+DEAD_END = "127.0.0.1:9"
 
 
 def _generations(config: pytest.Config) -> list[str]:
@@ -234,7 +240,13 @@ def start_orthanc_a(
                 RegisteredUsers={ADMIN[0]: ADMIN[1]},
                 **configuration,
             ),
-            env={"RIG_CLIENT_SECRET": CLIENT_SECRET, **(env_extra or {})},
+            env={
+                "RIG_CLIENT_SECRET": CLIENT_SECRET,
+                # No cloud library in Orthanc A reaches beyond loopback: a test that uses
+                # one pins it to its emulation instead.
+                **pinned_environment(DEAD_END, Path(root.visible_path(work)) / "gcloud"),
+                **(env_extra or {}),
+            },
             verbose=verbose,
             root=root,
         )
@@ -270,9 +282,11 @@ def _no_secret_or_token_leaks(
     nor any line of the client's private key, nor any token the DICOMweb server accepted
     appears in an Orthanc log or an answer."""
     ANSWERS.clear()
+    SECRETS.clear()
     yield
     tokens = httpx2.get(f"{validator.url}/tokens", timeout=10).json()["tokens"]
     key_lines = client_key.private_key_lines()
+    key_lines += [line for secret in SECRETS for line in secret_lines(secret)]
     texts = [path.read_text(errors="replace") for path in log_dir.glob("orthanc-a-*.log")]
     texts += ANSWERS
     for text in texts:

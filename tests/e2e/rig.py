@@ -48,6 +48,15 @@ StartOrthanc = Callable[..., Orthanc]
 
 # Every answer Orthanc A gave the tests: searched for secrets and tokens after each test.
 ANSWERS: list[str] = []
+# A test's own secrets, searched for too (a PEM key line by line).
+SECRETS: list[str] = []
+
+
+def secret_lines(secret: str) -> list[str]:
+    """What a leak search looks for: each line of a PEM block but its markers, else the
+    whole value."""
+    lines = [line for line in secret.strip().splitlines() if not line.startswith("-----")]
+    return lines if len(lines) > 1 else [secret.strip()]
 
 
 def _record(response: httpx2.Response) -> None:

@@ -15,6 +15,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from local_rig.client_keys import write_client_key
+from local_rig.cloud_emulations import CloudEmulation
 
 from ..helpers import CLIENT_SECRET, make_jwt
 
@@ -33,6 +34,8 @@ for settings in loaded.servers.values():
 print(json.dumps(sorted(sys.modules)))
 """
 NOT_FOR_CLIENT_SECRETS = ("cryptography", "joserfc", "authlib.integrations", "authlib.oauth1")
+GOOGLE = ("google",)
+AZURE = ("azure", "msal")
 
 
 def _modules_after_a_token(server: dict[str, Any], tmp_path: Path) -> set[str]:
@@ -77,7 +80,8 @@ def test_a_client_secret_loads_no_cryptography(
         tmp_path,
     )
     assert _loaded(modules, "authlib.oauth2.client")
-    assert [package for package in NOT_FOR_CLIENT_SECRETS if _loaded(modules, package)] == []
+    unwanted = (*NOT_FOR_CLIENT_SECRETS, *GOOGLE, *AZURE, "requests")
+    assert [package for package in unwanted if _loaded(modules, package)] == []
 
 
 def test_a_private_key_loads_the_signer(token_answers: HTTPServer, tmp_path: Path) -> None:
@@ -94,3 +98,22 @@ def test_a_private_key_loads_the_signer(token_answers: HTTPServer, tmp_path: Pat
     )
     assert _loaded(modules, "cryptography") and _loaded(modules, "joserfc")
     assert not _loaded(modules, "authlib.integrations") and not _loaded(modules, "authlib.oauth1")
+
+
+def test_each_cloud_loads_its_own_library_only(cloud: CloudEmulation, tmp_path: Path) -> None:
+    google = _modules_after_a_token(
+        {"Url": "https://d/", "GoogleCredentials": str(cloud.service_account_file())}, tmp_path
+    )
+    assert _loaded(google, "google.auth")
+    # requests comes with google-auth's metadata server client, not with a key file.
+    assert [package for package in (*AZURE, "requests") if _loaded(google, package)] == []
+    azure = _modules_after_a_token(
+        {
+            "Url": "https://d/",
+            "AzureManagedIdentity": True,
+            "Scope": "https://dicom.healthcareapis.azure.com/.default",
+        },
+        tmp_path,
+    )
+    assert _loaded(azure, "azure.identity")
+    assert [package for package in GOOGLE if _loaded(azure, package)] == []

@@ -16,8 +16,7 @@ from typing import Any
 
 import google.auth.credentials
 import google.auth.exceptions
-from google.auth import aws, compute_engine, identity_pool, impersonated_credentials, pluggable
-from google.auth.compute_engine import _metadata
+from google.auth import aws, identity_pool, impersonated_credentials, pluggable
 from google.oauth2 import service_account
 
 from ..config.settings import GoogleSettings
@@ -37,7 +36,7 @@ KIND = "GoogleCredentials"
 METADATA_SERVER = "the metadata server"
 # google-auth retries the metadata server up to five times within a refresh and logs a
 # warning at each attempt: the keeper says once what happened instead.
-logging.getLogger(_metadata.__name__).setLevel(logging.ERROR)
+logging.getLogger("google.auth.compute_engine._metadata").setLevel(logging.ERROR)
 # The subject token type of AWS workload identity federation (google-auth's own test).
 _AWS_SUBJECT_TYPE = "urn:ietf:params:aws:token-type:aws4_request"
 
@@ -105,11 +104,13 @@ class GoogleSource:
         with self._lock:
             if self._http is None:
                 file = self._settings.file
-                self._http = TokenHttpClient(
-                    self._settings.http,
-                    "Google's token endpoint" if file is not None else METADATA_SERVER,
+                self._http = (
+                    TokenHttpClient(self._settings.http, "Google's token endpoint")
+                    if file is not None
                     # The metadata server is on the machine's own network: never proxied.
-                    direct_hosts=_metadata_hosts(),
+                    else TokenHttpClient(
+                        self._settings.http, METADATA_SERVER, direct_hosts=_metadata_hosts()
+                    )
                 )
             return self._http
 
@@ -167,6 +168,9 @@ def _credentials(settings: GoogleSettings) -> google.auth.credentials.Credential
     scopes = [settings.scope]
     file = settings.file
     if file is None:
+        # Imported for the metadata server only: it loads requests, for mTLS to it.
+        from google.auth import compute_engine  # noqa: PLC0415
+
         return compute_engine.Credentials(scopes=scopes)
     info = dict(file.info)
     if file.type == SERVICE_ACCOUNT:
@@ -213,10 +217,13 @@ def _message(error: google.auth.exceptions.GoogleAuthError) -> str:
 
 
 def _metadata_root() -> str:
-    return f"http://{_metadata._GCE_METADATA_HOST}"
+    return f"http://{_metadata_hosts()[0]}"
 
 
 def _metadata_hosts() -> tuple[str, ...]:
-    """Where google-auth reaches the metadata server: its host, and the IP it pings."""
+    """Where google-auth reaches the metadata server, as it read it at its import: its
+    host, and the IP it pings."""
+    from google.auth.compute_engine import _metadata  # noqa: PLC0415
+
     ip = os.environ.get("GCE_METADATA_IP", _metadata._GCE_DEFAULT_MDS_IP)
     return tuple(dict.fromkeys((str(_metadata._GCE_METADATA_HOST), ip)))
