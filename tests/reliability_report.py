@@ -12,6 +12,7 @@ from pathlib import Path
 
 SECTIONS = (
     "Faults at the token endpoint",
+    "Faults at cloud identity endpoints",
     "Bad configurations",
     "Tampering and restarts",
     "Load and time",

@@ -1,11 +1,11 @@
 """Fixtures of the end-to-end rig (see local_rig/services.py). Logs of every process are
 written under test-artifacts/e2e and kept when a test fails.
 
-Tests marked ``orthanc_generations`` (tests/e2e/test_plugin.py) run once per Orthanc
-generation chosen with ``--orthanc`` (local_rig/installations.py), the others on the host's
-Orthanc only; the same provider, validator and protected server serve every generation.
-The versions each generation's Orthanc reports and its tests' outcomes are printed at the
-end of the run and written to test-artifacts/orthanc-matrix.md and .json."""
+Tests marked ``orthanc_generations`` (test_plugin.py, test_cloud_identities.py) run once
+per Orthanc generation chosen with ``--orthanc`` (local_rig/installations.py), the others
+on the host's Orthanc only; the same provider, validator and protected server serve every
+generation. The versions each generation's Orthanc reports and its tests' outcomes are
+printed at the end of the run and written to test-artifacts/orthanc-matrix.md and .json."""
 
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     matrix = config.stash[MATRIX]
     if not matrix.ran():
         return
-    terminalreporter.write_sep("=", "Orthanc matrix (tests/e2e/test_plugin.py)")
+    terminalreporter.write_sep("=", "Orthanc matrix (tests marked orthanc_generations)")
     terminalreporter.write(matrix.render())
     matrix.write(ROOT / "test-artifacts")
 

@@ -15,6 +15,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from local_rig.client_keys import write_client_key
+from local_rig.cloud_emulations import CloudEmulation
 
 from ..helpers import CLIENT_SECRET, make_jwt
 
@@ -227,3 +228,70 @@ def test_entry_script_prints_the_installed_script_s_path() -> None:
         "dicomweb_oauth_plugin.py",
     )
     assert "register()" in path.read_text()
+
+
+def test_cloud_identities_show_who_they_are(cloud: CloudEmulation, tmp_path: Path) -> None:
+    """Against the loopback emulations the test process pins the libraries to."""
+    url = "https://healthcare.example.com/dicomWeb/"
+    key = cloud.service_account_file()
+    config = {
+        "DicomWebOAuth": {
+            "Servers": {
+                "google": {"Url": url, "GoogleCredentials": str(key)},
+                "azure": {
+                    "Url": url,
+                    "AzureManagedIdentity": True,
+                    "Scope": "https://dicom.healthcareapis.azure.com/.default",
+                },
+            }
+        }
+    }
+    result = run_check(config, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert re.fullmatch(
+        r"azure: OK token valid for (29\d|300) s \(lifetime from expires_in, "
+        r"AzureManagedIdentity\)",
+        lines[0],
+    )
+    assert lines[1] == "  Azure managed identity (IMDS): system-assigned"
+    google = lines.index(next(line for line in lines if line.startswith("google: ")))
+    assert re.fullmatch(
+        r"google: OK token valid for (29\d|300) s \(lifetime from expires_in, "
+        r"GoogleCredentials\)",
+        lines[google],
+    )
+    assert lines[google + 1] == (
+        f"  Google service_account from {key}: dicomweb@orthanc-project.iam.gserviceaccount.com"
+    )
+    assert not any(line in result.stdout for line in cloud.private_key_pem.splitlines()[1:-1])
+    as_json = json.loads(run_check(config, tmp_path, "--json").stdout)["servers"]
+    assert as_json["google"]["credential"]["Type"] == "service_account"
+    assert as_json["azure"]["client_auth_method"] == "AzureManagedIdentity"
+
+
+def test_keys_of_two_ways_to_tokens_are_refused(tmp_path: Path) -> None:
+    key = tmp_path / "key.json"
+    key.write_text(json.dumps({"type": "authorized_user", "refresh_token": "r"}))
+    config = {
+        "DicomWebOAuth": {
+            "Servers": {
+                "both": {
+                    "Url": "https://d/",
+                    "GoogleCredentials": str(key),
+                    "TokenEndpoint": "https://t/token",
+                },
+                "person": {"Url": "https://d/", "GoogleCredentials": str(key)},
+            }
+        }
+    }
+    result = run_check(config, tmp_path)
+    assert result.returncode == 2
+    assert result.stdout.splitlines()[0] == (
+        "both: INVALID DicomWebOAuth.Servers.both.TokenEndpoint: is not used with "
+        "GoogleCredentials: remove it"
+    )
+    assert result.stdout.splitlines()[1].startswith(
+        f"person: INVALID DicomWebOAuth.Servers.person.GoogleCredentials: {key} holds a "
+        "person's credentials (type authorized_user"
+    )

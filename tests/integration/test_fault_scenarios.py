@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -18,12 +19,14 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from local_rig.cloud_emulations import ASSERTION_CLIENT_ID, CloudEmulation
+from orthanc_dicomweb_oauth.config.loader import load_configuration
 from orthanc_dicomweb_oauth.errors import TokenUnavailableError
 from orthanc_dicomweb_oauth.tokens.access_token import AccessToken
 from orthanc_dicomweb_oauth.tokens.keeper import KeeperState, TokenKeeper
 from orthanc_dicomweb_oauth.tokens.server_tokens import create_server_tokens
 
-from ..helpers import CLIENT_SECRET, Clock, self_signed_certificate, server_settings
+from ..helpers import CLIENT_SECRET, Clock, make_jwt, self_signed_certificate, server_settings
 from ..reliability_report import ReliabilityReport
 
 LIFETIME = 2  # seconds: the refresh is due after 1 s
@@ -199,10 +202,10 @@ def _run_fault(
         tokens.close()
 
 
-def _recovered(keeper: TokenKeeper, first: AccessToken, clock: Clock) -> bool:
-    """Whether the keeper gets a new token on its own, within a few of its 0.3 s retries,
-    once the endpoint answers again."""
-    for _ in range(round(3 / STEP)):
+def _recovered(keeper: TokenKeeper, first: AccessToken, clock: Clock, within: float = 3) -> bool:
+    """Whether the keeper gets a new token on its own, within ``within`` seconds of its
+    clock (a few of its retries), once the endpoint answers again."""
+    for _ in range(round(within / STEP)):
         try:
             if keeper.token() is not first and keeper.status().state is KeeperState.VALID:
                 return True
@@ -332,3 +335,119 @@ def test_tls_failures(tmp_path: Path, reliability_report: ReliabilityReport) -> 
             "0",
         )
     )
+
+
+@dataclass(frozen=True)
+class CloudFault:
+    """A server's keys, the emulated route that fails (or None: the fault is in the
+    server's own files), how it fails, and the environment the identity needs."""
+
+    server: Callable[[CloudEmulation], dict[str, object]]
+    route: str | None
+    status: int = 0
+    app_service: bool = False
+    header: str | None = None
+
+
+def _assertion_server(cloud: CloudEmulation) -> dict[str, object]:
+    return {
+        "TokenEndpoint": cloud.assertion_token_endpoint,
+        "ClientId": ASSERTION_CLIENT_ID,
+        "ClientAssertionFile": str(cloud.assertion_file(make_jwt(lifetime=3600))),
+    }
+
+
+AZURE = {"AzureManagedIdentity": True, "Scope": "https://dicom.healthcareapis.azure.com/.default"}
+CLOUD_FAULTS: dict[str, CloudFault] = {
+    "Google metadata server: HTTP 503": CloudFault(
+        lambda _: {"GoogleCredentials": "default"}, "/computeMetadata/v1/instance", 503
+    ),
+    "Azure IMDS: HTTP 429": CloudFault(lambda _: AZURE, "/metadata/identity", 429),
+    "Azure IMDS: HTTP 410 (starting)": CloudFault(lambda _: AZURE, "/metadata/identity", 410),
+    "Azure App Service: wrong identity header": CloudFault(
+        lambda _: AZURE, None, app_service=True, header="a-wrong-identity-header"
+    ),
+    "Assertion file missing": CloudFault(_assertion_server, None),
+}
+
+
+def _break(cloud: CloudEmulation, fault: CloudFault, server: dict[str, object]) -> None:
+    if fault.route is not None:
+        cloud.faults[fault.route] = fault.status
+    elif fault.header is not None:
+        os.environ["IDENTITY_HEADER"] = fault.header  # the test's monkeypatch restores it
+    else:
+        Path(str(server["ClientAssertionFile"])).unlink()
+
+
+def _mend(cloud: CloudEmulation, fault: CloudFault, server: dict[str, object]) -> None:
+    cloud.faults.clear()
+    if fault.header is not None:
+        os.environ["IDENTITY_HEADER"] = cloud.identity_header
+    if "ClientAssertionFile" in server:
+        cloud.assertion_file(make_jwt(lifetime=3600))
+
+
+def test_cloud_faults(
+    cloud: CloudEmulation,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    reliability_report: ReliabilityReport,
+) -> None:
+    """Each identity's endpoint fails once its token is due for refresh, then answers
+    again. The keeper runs on the test's clock, the libraries and their requests are
+    real. google-auth retries the metadata server five times within one refresh (about
+    15 s) before the keeper sees the failure."""
+    section = reliability_report.section(
+        "Faults at cloud identity endpoints",
+        "A token keeper with the real google-auth and azure-identity, against loopback "
+        "emulations of Google's metadata server, Azure's IMDS and App Service endpoints, "
+        "and a token endpoint checking a federated assertion file (not the clouds "
+        "themselves). 300 s tokens; each fault starts when the refresh is due; the keeper's "
+        "clock is the test's. *Kind*: how the keeper retries (transient: backoff from 1 s; "
+        "permanent: every `PermanentErrorRetryDelay`). *Recovery*: from the fault's end to a "
+        "new valid token, in the keeper's time.",
+        ("Scenario", "Error reported", "Kind", "Cached token served", "Recovery", "Log lines"),
+    )
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    for name, fault in CLOUD_FAULTS.items():
+        if fault.app_service:
+            for variable, value in cloud.app_service_environment().items():
+                monkeypatch.setenv(variable, value)
+        server = fault.server(cloud)
+        loaded = load_configuration(
+            {"DicomWebOAuth": {"Servers": {"s": {"Url": "https://d/", **server}}}}, environ={}
+        )
+        assert loaded.problems == (), name
+        clock = Clock()
+        tokens = create_server_tokens(loaded.servers["s"], clock=clock)
+        try:
+            first = tokens.keeper.token()
+            clock.advance(tokens.keeper.seconds_until_due())
+            caplog.clear()
+            _break(cloud, fault, server)
+            served = tokens.keeper.token() is first
+            error = tokens.keeper.status().last_error or "no error"
+            transient = tokens.keeper.status().next_request_in or 0.0
+            lines = sum(r.levelno >= logging.WARNING for r in caplog.records if r.name == LOGGER)
+            _mend(cloud, fault, server)
+            back_at = clock.now
+            recovered = _recovered(tokens.keeper, first, clock, within=400)
+            recovery = clock.now - back_at
+        finally:
+            tokens.close()
+            monkeypatch.delenv("IDENTITY_ENDPOINT", raising=False)
+            monkeypatch.delenv("IDENTITY_HEADER", raising=False)
+        kind = "transient" if transient < 60 else "permanent"
+        # The emulation's folder and port change every run: placeholders keep the report
+        # stable.
+        shown = error.replace(str(cloud.root), "<test folder>").replace(cloud.host, "<emulation>")
+        section.rows.append(
+            (name, f"`{shown}`", kind, "yes" if served else "NO", f"{recovery:.1f} s", str(lines))
+        )
+        assert served, name
+        assert error != "no error", name
+        assert cloud.identity_header not in error
+        assert kind == ("permanent" if fault.route is None else "transient"), (name, error)
+        assert recovered, name
+        assert lines == 1, (name, [r.getMessage() for r in caplog.records])

@@ -1,0 +1,232 @@
+"""The keys of the cloud identities and of the assertion file: what each way to tokens
+accepts, what it refuses, and that every refusal names its key. No library is called."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orthanc_dicomweb_oauth.config.loader import load_configuration
+from orthanc_dicomweb_oauth.config.settings import (
+    AzureManagedIdentitySettings,
+    ClientCredentialsSettings,
+    GoogleSettings,
+    LoadedConfiguration,
+)
+
+PATH = "DicomWebOAuth.Servers.s"
+AZURE_SCOPE = "https://dicom.healthcareapis.azure.com/.default"
+PRIVATE_KEY = (
+    "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
+)
+
+
+def load(server: dict[str, Any], environ: dict[str, str] | None = None) -> LoadedConfiguration:
+    return load_configuration(
+        {"DicomWebOAuth": {"Servers": {"s": {"Url": "https://dicom.example.com/", **server}}}},
+        environ=environ or {},
+    )
+
+
+def problems(loaded: LoadedConfiguration) -> list[str]:
+    return [str(problem) for problem in loaded.problems]
+
+
+def key_file(tmp_path: Path, **info: Any) -> str:
+    document = {
+        "type": "service_account",
+        "client_email": "dicomweb@p.iam.gserviceaccount.com",
+        "private_key": PRIVATE_KEY,
+        "token_uri": "https://oauth2.googleapis.com/token",
+        **info,
+    }
+    path = tmp_path / "key.json"
+    path.write_text(json.dumps({k: v for k, v in document.items() if v is not None}))
+    return str(path)
+
+
+def test_a_google_key_file(tmp_path: Path) -> None:
+    loaded = load({"GoogleCredentials": key_file(tmp_path)})
+    assert problems(loaded) == []
+    settings = loaded.servers["s"].tokens
+    assert isinstance(settings, GoogleSettings)
+    assert settings.scope == "https://www.googleapis.com/auth/cloud-platform"
+    assert settings.file is not None
+    assert settings.file.identity == "dicomweb@p.iam.gserviceaccount.com"
+    assert settings.file.redacted_values() == (PRIVATE_KEY,)
+    assert PRIVATE_KEY not in repr(loaded)
+
+
+def test_default_is_the_metadata_server_or_the_named_file(tmp_path: Path) -> None:
+    metadata = load({"GoogleCredentials": "default", "Scope": "https://x.example/s"})
+    settings = metadata.servers["s"].tokens
+    assert isinstance(settings, GoogleSettings)
+    assert (settings.file, settings.scope) == (None, "https://x.example/s")
+    named = load(
+        {"GoogleCredentials": "default"},
+        {"GOOGLE_APPLICATION_CREDENTIALS": key_file(tmp_path, type="authorized_user")},
+    )
+    assert problems(named)[0].startswith(f"{PATH}.GoogleCredentials: ")
+    assert problems(named)[0].endswith("(named by GOOGLE_APPLICATION_CREDENTIALS)")
+
+
+@pytest.mark.parametrize(
+    ("info", "expected"),
+    [
+        (
+            {"type": "authorized_user"},
+            "holds a person's credentials (type authorized_user, as `gcloud auth "
+            "application-default login` writes them): a server needs a machine identity",
+        ),
+        ({"type": "gdch_service_account"}, "is a credentials file of type 'gdch_service_account'"),
+        ({"client_email": None}, "is a service_account file without client_email"),
+        (
+            {"token_uri": "http://token.example.com/token"},
+            "http://token.example.com/token http:// to token.example.com would send "
+            "credentials in clear text",
+        ),
+    ],
+)
+def test_google_files_refused(tmp_path: Path, info: dict[str, Any], expected: str) -> None:
+    [problem] = problems(load({"GoogleCredentials": key_file(tmp_path, **info)}))
+    assert problem.startswith(f"{PATH}.GoogleCredentials: ")
+    assert expected in problem
+    assert "MIIEvQ" not in problem
+
+
+def test_a_plain_http_token_uri_with_allow_insecure_http(tmp_path: Path) -> None:
+    path = key_file(tmp_path, token_uri="http://token.example.com/token")
+    assert problems(load({"GoogleCredentials": path, "AllowInsecureHttp": True})) == []
+
+
+def test_google_files_that_cannot_be_read(tmp_path: Path) -> None:
+    missing = problems(load({"GoogleCredentials": str(tmp_path / "none.json")}))
+    assert missing == [f"{PATH}.GoogleCredentials: file {tmp_path / 'none.json'} does not exist"]
+    (tmp_path / "text.json").write_text("not json")
+    assert problems(load({"GoogleCredentials": str(tmp_path / "text.json")})) == [
+        f"{PATH}.GoogleCredentials: file {tmp_path / 'text.json'} is not JSON"
+    ]
+
+
+def test_an_impersonation_from_a_person_s_login_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "impersonated.json"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "impersonated_service_account",
+                "service_account_impersonation_url": "https://iamcredentials.googleapis.com/v1/"
+                "projects/-/serviceAccounts/t@p.iam.gserviceaccount.com:generateAccessToken",
+                "source_credentials": {"type": "authorized_user", "refresh_token": "r"},
+            }
+        )
+    )
+    [problem] = problems(load({"GoogleCredentials": str(path)}))
+    assert "of type 'authorized_user', a person's login (ADR 0001)" in problem
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "TokenEndpoint",
+        "Issuer",
+        "ClientId",
+        "ClientSecret",
+        "ClientSecretEnv",
+        "ClientSecretFile",
+        "ClientPrivateKeyFile",
+        "ClientPrivateKeyEnv",
+        "ClientAssertionFile",
+        "ClientAuthMethod",
+    ],
+)
+@pytest.mark.parametrize("cloud", ["GoogleCredentials", "AzureManagedIdentity"])
+def test_a_cloud_identity_excludes_the_token_endpoint_s_keys(
+    tmp_path: Path, cloud: str, key: str
+) -> None:
+    values = {
+        "TokenEndpoint": "https://t.example.com/token",
+        "Issuer": "https://t.example.com",
+        "ClientAuthMethod": "client_secret_basic",
+    }
+    identity: Any = key_file(tmp_path) if cloud == "GoogleCredentials" else True
+    server = {cloud: identity, "Scope": AZURE_SCOPE, key: values.get(key, "value")}
+    assert problems(load(server)) == [f"{PATH}.{key}: is not used with {cloud}: remove it"]
+
+
+def test_both_clouds_at_once(tmp_path: Path) -> None:
+    server = {"GoogleCredentials": key_file(tmp_path), "AzureManagedIdentity": True}
+    assert problems(load(server)) == [
+        f"{PATH}.AzureManagedIdentity: is not used with GoogleCredentials: remove it"
+    ]
+
+
+def test_azure_managed_identity() -> None:
+    system = load({"AzureManagedIdentity": True, "Scope": AZURE_SCOPE}).servers["s"].tokens
+    assert system == AzureManagedIdentitySettings(None, AZURE_SCOPE, system.http)
+    user = load({"AzureManagedIdentity": "0b7c2d1e", "Scope": AZURE_SCOPE}).servers["s"].tokens
+    assert isinstance(user, AzureManagedIdentitySettings)
+    assert user.client_id == "0b7c2d1e"
+    assert problems(load({"AzureManagedIdentity": True})) == [
+        f"{PATH}.Scope: is required with AzureManagedIdentity (Azure's DICOM service: "
+        "https://dicom.healthcareapis.azure.com/.default)"
+    ]
+    assert problems(load({"AzureManagedIdentity": False, "Scope": AZURE_SCOPE})) == [
+        f"{PATH}.AzureManagedIdentity: must be true (the system-assigned identity) or a "
+        "user-assigned identity's client id"
+    ]
+
+
+def assertion_server(path: Path, **keys: Any) -> dict[str, Any]:
+    return {
+        "TokenEndpoint": "https://login.example.com/tenant/oauth2/v2.0/token",
+        "ClientId": "app",
+        "ClientAssertionFile": str(path),
+        **keys,
+    }
+
+
+def test_an_assertion_file(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_text("header.payload.signature\n")
+    loaded = load(assertion_server(path))
+    assert problems(loaded) == []
+    tokens = loaded.servers["s"].tokens
+    assert isinstance(tokens, ClientCredentialsSettings)
+    assert tokens.credential.auth_method == "private_key_jwt"
+    explicit = load(assertion_server(path, ClientAuthMethod="private_key_jwt"))
+    assert problems(explicit) == []
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        (
+            {"ClientSecretEnv": "X"},
+            f"{PATH}.ClientSecretEnv: is not used with ClientAssertionFile: remove it",
+        ),
+        (
+            {"ClientAuthMethod": "client_secret_basic"},
+            f"{PATH}.ClientAuthMethod: ClientAssertionFile sends a JWT assertion "
+            "(private_key_jwt): leave ClientAuthMethod out",
+        ),
+        ({"ClientId": None}, f"{PATH}.ClientId: is required"),
+    ],
+)
+def test_an_assertion_file_refused(tmp_path: Path, keys: dict[str, Any], expected: str) -> None:
+    path = tmp_path / "token"
+    path.write_text("a.b.c")
+    server = {k: v for k, v in assertion_server(path, **keys).items() if v is not None}
+    assert problems(load(server, {"X": "secret"})) == [expected]
+
+
+def test_an_assertion_file_missing_or_empty_at_start(tmp_path: Path) -> None:
+    assert problems(load(assertion_server(tmp_path / "none"))) == [
+        f"{PATH}.ClientAssertionFile: file {tmp_path / 'none'} does not exist"
+    ]
+    (tmp_path / "empty").write_text("\n")
+    assert problems(load(assertion_server(tmp_path / "empty"))) == [
+        f"{PATH}.ClientAssertionFile: file {tmp_path / 'empty'} is empty"
+    ]
