@@ -23,6 +23,7 @@ route answer an HTTP status instead, as an outage would.
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import time
 from collections import Counter
@@ -51,8 +52,35 @@ METADATA_ACCOUNT = "1234567890-compute@developer.gserviceaccount.com"
 AZURE_SYSTEM_CLIENT_ID = "5a1f0c4e-0000-4000-8000-5y5temass1gn"
 AZURE_USER_CLIENT_ID = "0b7c2d1e-0000-4000-8000-u5erass1gned"
 ASSERTION_CLIENT_ID = "orthanc-workload"
+AZURE_TENANT = "00000000-0000-0000-0000-00000000beef"
 # (token, seconds until it expires)
 IssueToken = Callable[[], tuple[str, int]]
+_TOKEN_KEY = RSAKey.generate_key(2048, parameters={"kid": "cloud-emulation"})
+
+
+def google_like_token() -> tuple[str, int]:
+    """An opaque token of the shape Google issues, for an hour."""
+    return f"ya29.c.emulated-{secrets.token_urlsafe(48)}", 3599
+
+
+def azure_like_token(client_id: str = AZURE_SYSTEM_CLIENT_ID) -> tuple[str, int]:
+    """A JWT of the shape Entra ID issues to a managed identity for the DICOM service,
+    signed with a throw-away key, for a day."""
+    now = int(time.time())
+    claims = {
+        "iss": f"https://sts.windows.net/{AZURE_TENANT}/",
+        "aud": "https://dicom.healthcareapis.azure.com",
+        "appid": client_id,
+        "tid": AZURE_TENANT,
+        "xms_mirid": "/subscriptions/11111111-2222-3333-4444-555555555555/resourcegroups/"
+        "pacs/providers/Microsoft.Compute/virtualMachines/orthanc",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 86399,
+    }
+    return jwt.encode(
+        {"alg": "RS256", "typ": "JWT", "kid": "cloud-emulation"}, claims, _TOKEN_KEY
+    ), 86399
 
 
 def _json(body: Mapping[str, Any], status: int = 200) -> Response:

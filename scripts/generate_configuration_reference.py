@@ -70,8 +70,19 @@ with `iss` = `sub` = the client id, `aud` = the token endpoint, a unique `jti` a
 `exp` ASSERTION_LIFETIME s ahead) for each token request; `ClientKeyId` and
 `ClientCertificateFile` tell the provider which of its registered keys verifies it.
 
-Secrets and keys are read once, when the configuration is loaded; rotating them means
-restarting Orthanc. A missing environment variable, an unreadable or empty file are errors
+With `ClientAssertionFile`, no secret either: the file holds a JWT issued by a third party
+(a Kubernetes projected service-account token), sent as the client's assertion and read
+again at every token request.
+
+## A cloud's own identity instead of a token endpoint
+
+`GoogleCredentials` (a Google credentials file, or `default`) or `AzureManagedIdentity`
+(`true`, or a user-assigned identity's client id) replaces `TokenEndpoint`, `Issuer`,
+`ClientId` and every client credential key: giving one of those too is an error that
+names it. They need the `google` and `azure` extras.
+
+Secrets, keys and credentials files are read once, when the configuration is loaded;
+rotating them means restarting Orthanc (the assertion file excepted). A missing environment variable, an unreadable or empty file are errors
 that name the variable or the file, never a value; so is a key that does not fit
 `ClientAssertionAlgorithm` or a certificate that is not the key's. Orthanc itself replaces
 `${VAR}` in configuration files with the variable's value before the plugin reads them.

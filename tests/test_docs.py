@@ -53,6 +53,26 @@ def test_example_configurations_load(block: str, tmp_path: Path) -> None:
         ("ClientCertificateFile", key_files.certificate),
     ):
         block = re.sub(rf'"{key}":\s*"[^"]+"', f'"{key}": "{stand_in}"', block)
+    # A Google key file and a federated assertion file.
+    google_key = tmp_path / "google-key.json"
+    google_key.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "client_email": "example@p.iam.gserviceaccount.com",
+                "private_key": "stand-in",
+                "token_uri": "https://oauth2.googleapis.com/token",
+            }
+        )
+    )
+    block = re.sub(
+        r'"GoogleCredentials":\s*"/[^"]+"', f'"GoogleCredentials": "{google_key}"', block
+    )
+    assertion = tmp_path / "assertion"
+    assertion.write_text("header.payload.signature")
+    block = re.sub(
+        r'"ClientAssertionFile":\s*"[^"]+"', f'"ClientAssertionFile": "{assertion}"', block
+    )
     document = json.loads(block if block.lstrip().startswith("{") else "{" + block + "}")
     environ = dict.fromkeys(re.findall(r'"ClientSecretEnv":\s*"([^"]+)"', block), "example-secret")
     for variable in re.findall(r'"ClientPrivateKeyEnv":\s*"([^"]+)"', block):

@@ -262,7 +262,7 @@ def test_cloud_identities_show_who_they_are(cloud: CloudEmulation, tmp_path: Pat
         lines[google],
     )
     assert lines[google + 1] == (
-        f"  Google service_account from {key}: dicomweb@orthanc-project.iam.gserviceaccount.com"
+        "  Google service_account: dicomweb@orthanc-project.iam.gserviceaccount.com"
     )
     assert not any(line in result.stdout for line in cloud.private_key_pem.splitlines()[1:-1])
     as_json = json.loads(run_check(config, tmp_path, "--json").stdout)["servers"]

@@ -103,11 +103,15 @@ class ClientAssertionFile(ClientCredential):
         if "Error" in description:
             return [f"client assertion: {description['Error']}"]
         said = ", ".join(
-            f"{name.lower()} {description[name]}"
-            for name in ("Issuer", "Subject", "ExpiresAt")
+            f"{word} {description[name]}"
+            for name, word in (
+                ("Issuer", "issuer"),
+                ("Subject", "subject"),
+                ("ExpiresAt", "expires"),
+            )
             if name in description
         )
-        return [f"client assertion: {self._path} ({said})"]
+        return [f"client assertion: {said}"]
 
     def _jwt(
         self, assertion: str | None = None

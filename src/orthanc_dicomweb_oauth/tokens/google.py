@@ -91,8 +91,7 @@ class GoogleSource:
 
     def check_lines(self) -> list[str]:
         credential = self.description()["Credential"]
-        where = f" from {credential['File']}" if "File" in credential else ""
-        return [f"Google {credential['Type']}{where}: {credential['Identity']}"]
+        return [f"Google {credential['Type']}: {credential['Identity']}"]
 
     def close(self) -> None:
         self._closed = True
