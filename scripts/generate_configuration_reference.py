@@ -82,9 +82,10 @@ again at every token request.
 names it. They need the `google` and `azure` extras.
 
 Secrets, keys and credentials files are read once, when the configuration is loaded;
-rotating them means restarting Orthanc (the assertion file excepted). A missing environment variable, an unreadable or empty file are errors
-that name the variable or the file, never a value; so is a key that does not fit
-`ClientAssertionAlgorithm` or a certificate that is not the key's. Orthanc itself replaces
+rotating them means restarting Orthanc (the assertion file excepted). A missing
+environment variable, an unreadable or empty file are errors that name the variable or
+the file, never a value; so is a key that does not fit `ClientAssertionAlgorithm` or a
+certificate that is not the key's. Orthanc itself replaces
 `${VAR}` in configuration files with the variable's value before the plugin reads them.
 
 ## Token lifetime and refresh
