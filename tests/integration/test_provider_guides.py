@@ -33,12 +33,14 @@ EXAMPLE = re.compile(
 )
 
 
-def _examples() -> list[ParameterSet]:
-    found = []
-    for guide in sorted(GUIDES.glob("*.md")):
-        for path, config, first_line in EXAMPLE.findall(guide.read_text()):
-            found.append(pytest.param(path, config, first_line, id=f"{guide.name}{path}"))
-    return found
+def _examples(pattern: re.Pattern[str] = EXAMPLE) -> list[ParameterSet]:
+    """(what the example runs against, its configuration, the first line it shows), for
+    every example of every guide that ``pattern`` finds."""
+    return [
+        pytest.param(against, config, first_line, id=f"{guide.name}:{against}")
+        for guide in sorted(GUIDES.glob("*.md"))
+        for against, config, first_line in pattern.findall(guide.read_text())
+    ]
 
 
 def _without_numbers(line: str) -> str:
@@ -101,14 +103,6 @@ CLOUD_TOKENS = {
 }
 
 
-def _cloud_examples() -> list[ParameterSet]:
-    found = []
-    for guide in sorted(GUIDES.glob("*.md")):
-        for kind, config, first_line in CLOUD_EXAMPLE.findall(guide.read_text()):
-            found.append(pytest.param(kind, config, first_line, id=f"{guide.name}:{kind}"))
-    return found
-
-
 def run_cloud_example(
     cloud: CloudEmulation, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kind: str, config: str
 ) -> str:
@@ -150,7 +144,7 @@ def projected_service_account_token() -> str:
     )
 
 
-@pytest.mark.parametrize(("kind", "config", "first_line"), _cloud_examples())
+@pytest.mark.parametrize(("kind", "config", "first_line"), _examples(CLOUD_EXAMPLE))
 def test_cloud_guide_example_against_its_emulation(
     cloud: CloudEmulation,
     monkeypatch: pytest.MonkeyPatch,
@@ -164,4 +158,4 @@ def test_cloud_guide_example_against_its_emulation(
 
 
 def test_every_cloud_kind_has_a_guide_example() -> None:
-    assert {param.values[0] for param in _cloud_examples()} == set(CLOUD_TOKENS)
+    assert {param.values[0] for param in _examples(CLOUD_EXAMPLE)} == set(CLOUD_TOKENS)

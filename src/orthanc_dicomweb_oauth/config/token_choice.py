@@ -103,27 +103,22 @@ def _google(
     if path == GOOGLE_DEFAULT:
         path = environ.get(GOOGLE_APPLICATION_CREDENTIALS) or None
         named_by = f" (named by {GOOGLE_APPLICATION_CREDENTIALS})"
-    if path is None:  # "default" without a file: the metadata server
-        return GoogleSettings(
-            None,
-            keys.scope or DEFAULT_GOOGLE_SCOPE,
-            keys.allow_insecure_http,
-            http_settings(keys, orthanc),
-        )
-    try:
-        file = read_google_credentials_file(path)
-    except CredentialError as error:
-        problems.append(ConfigurationProblem(key, f"{error}{named_by}", name))
-        return None
-    refused = [
-        f"{url} {problem}"
-        for url in file.urls
-        if (problem := url_problem(url, keys.allow_insecure_http)) is not None
-    ]
-    for reason in refused:
-        problems.append(ConfigurationProblem(key, f"{path}{named_by}: {reason}", name))
-    if refused:
-        return None
+    file = None
+    if path is not None:  # "default" without a file: the metadata server
+        try:
+            file = read_google_credentials_file(path)
+        except CredentialError as error:
+            problems.append(ConfigurationProblem(key, f"{error}{named_by}", name))
+            return None
+        refused = [
+            f"{url} {problem}"
+            for url in file.urls
+            if (problem := url_problem(url, keys.allow_insecure_http)) is not None
+        ]
+        for reason in refused:
+            problems.append(ConfigurationProblem(key, f"{path}{named_by}: {reason}", name))
+        if refused:
+            return None
     return GoogleSettings(
         file,
         keys.scope or DEFAULT_GOOGLE_SCOPE,

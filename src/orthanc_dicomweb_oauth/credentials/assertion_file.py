@@ -8,13 +8,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, MutableMapping
 from datetime import UTC, datetime
-from pathlib import Path
 
 from authlib.common.urls import add_params_to_qs
 
 from ..errors import CredentialError
 from ..unverified_jwt import JsonValue, jwt_parts
 from .base import ASSERTION_TYPE, ClientCredential
+from .secret_sources import read_credential_file
 
 KEY = "ClientAssertionFile"
 
@@ -59,18 +59,7 @@ class ClientAssertionFile(ClientCredential):
 
     def read(self) -> str:
         """The assertion as the file holds it now."""
-        try:
-            text = Path(self._path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise CredentialError(f"file {self._path} does not exist", key=KEY) from None
-        except PermissionError:
-            raise CredentialError(
-                f"file {self._path} is not readable (permission denied)", key=KEY
-            ) from None
-        except (OSError, UnicodeDecodeError) as error:
-            reason = getattr(error, "strerror", None) or "not UTF-8 text"
-            raise CredentialError(f"file {self._path} cannot be read ({reason})", key=KEY) from None
-        assertion = text.strip()
+        assertion = read_credential_file(self._path, key=KEY).strip()
         if not assertion:
             raise CredentialError(f"file {self._path} is empty", key=KEY)
         return assertion

@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..errors import CredentialError
+from .secret_sources import read_credential_file
 
 SERVICE_ACCOUNT = "service_account"
 EXTERNAL_ACCOUNT = "external_account"
@@ -63,19 +63,7 @@ def read_google_credentials_file(path: str) -> GoogleCredentialsFile:
 
 def _json_object(path: str) -> dict[str, Any]:
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CredentialError(f"file {path} does not exist") from None
-    except PermissionError:
-        raise CredentialError(f"file {path} is not readable (permission denied)") from None
-    except IsADirectoryError:
-        raise CredentialError(f"{path} is a folder, not a file") from None
-    except UnicodeDecodeError:
-        raise CredentialError(f"file {path} is not UTF-8 text") from None
-    except OSError as error:
-        raise CredentialError(f"file {path} cannot be read ({error.strerror})") from None
-    try:
-        document = json.loads(text)
+        document = json.loads(read_credential_file(path))
     except ValueError:
         raise CredentialError(f"file {path} is not JSON") from None
     if not isinstance(document, dict):

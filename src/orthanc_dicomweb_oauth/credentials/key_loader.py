@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Sequence
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -22,6 +21,7 @@ from pydantic import SecretStr
 
 from ..errors import CredentialError
 from .private_key import CERTIFICATE_KEY, AssertionAlgorithm, PrivateKey, ThumbprintHeader
+from .secret_sources import read_credential_bytes
 
 MINIMUM_RSA_BITS = 2048
 
@@ -96,18 +96,7 @@ def _describe(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
 
 
 def _certificate(path: str) -> x509.Certificate:
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise CredentialError(f"file {path} does not exist", key=CERTIFICATE_KEY) from None
-    except PermissionError:
-        raise CredentialError(
-            f"file {path} is not readable (permission denied)", key=CERTIFICATE_KEY
-        ) from None
-    except OSError as error:
-        raise CredentialError(
-            f"file {path} cannot be read ({error.strerror})", key=CERTIFICATE_KEY
-        ) from None
+    data = read_credential_bytes(path, key=CERTIFICATE_KEY)
     try:
         return x509.load_pem_x509_certificate(data)
     except ValueError:

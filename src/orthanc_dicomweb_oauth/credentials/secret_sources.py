@@ -1,5 +1,6 @@
-"""Reads a secret (a client secret, a private key's PEM text) from where the configuration
-says it is: an environment variable or a file. Errors name the source, never the value."""
+"""Reads a secret (a client secret, a private key's PEM text) or a credentials file from
+where the configuration says it is: an environment variable or a file. Errors name the
+source, never the value."""
 
 from __future__ import annotations
 
@@ -20,19 +21,30 @@ def secret_from_environment(variable: str, environ: Mapping[str, str]) -> Secret
     return SecretStr(value)
 
 
-def secret_from_file(path: str) -> SecretStr:
+def read_credential_file(path: str, *, key: str | None = None) -> str:
+    """The text of a file holding a credential; ``key`` names the configuration key in
+    the error when it is not the one being read."""
     try:
-        content = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CredentialError(f"file {path} does not exist") from None
-    except PermissionError:
-        raise CredentialError(f"file {path} is not readable (permission denied)") from None
-    except IsADirectoryError:
-        raise CredentialError(f"{path} is a folder, not a file") from None
+        return read_credential_bytes(path, key=key).decode("utf-8")
     except UnicodeDecodeError:
-        raise CredentialError(f"file {path} is not UTF-8 text") from None
+        raise CredentialError(f"file {path} is not UTF-8 text", key=key) from None
+
+
+def read_credential_bytes(path: str, *, key: str | None = None) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise CredentialError(f"file {path} does not exist", key=key) from None
+    except PermissionError:
+        raise CredentialError(f"file {path} is not readable (permission denied)", key=key) from None
+    except IsADirectoryError:
+        raise CredentialError(f"{path} is a folder, not a file", key=key) from None
     except OSError as error:
-        raise CredentialError(f"file {path} cannot be read ({error.strerror})") from None
+        raise CredentialError(f"file {path} cannot be read ({error.strerror})", key=key) from None
+
+
+def secret_from_file(path: str) -> SecretStr:
+    content = read_credential_file(path)
     # Secret files written by `echo` or editors end with one newline that is not part
     # of the secret.
     value = content.removesuffix("\n").removesuffix("\r")

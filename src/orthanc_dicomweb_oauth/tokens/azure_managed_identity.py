@@ -22,6 +22,7 @@ from ..config.settings import AzureManagedIdentitySettings
 from ..errors import TokenRequestCancelledError, TokenRequestError
 from ..redaction import sanitize_external_text
 from .access_token import AccessToken
+from .source import cloud_description
 from .token_response import access_token_until
 
 KIND = "AzureManagedIdentity"
@@ -76,13 +77,7 @@ class AzureManagedIdentitySource:
         client_id = self._settings.client_id or self._client_id_seen
         if client_id:
             credential["ClientId"] = client_id
-        return {
-            "TokenEndpoint": _endpoint(),
-            "Issuer": None,
-            "ClientId": None,
-            "ClientAuthMethod": None,
-            "Credential": credential,
-        }
+        return cloud_description(_endpoint(), credential)
 
     def check_lines(self) -> list[str]:
         credential = self.description()["Credential"]

@@ -30,6 +30,7 @@ from ..redaction import sanitize_external_text
 from .access_token import AccessToken
 from .google_transport import HttpClientRequest
 from .http_client import TokenHttpClient
+from .source import cloud_description
 from .token_response import access_token_until
 
 KIND = "GoogleCredentials"
@@ -81,13 +82,7 @@ class GoogleSource:
         else:
             credential.update({"Type": file.type, "File": file.path, "Identity": file.identity})
             endpoint = file.urls[0]
-        return {
-            "TokenEndpoint": endpoint,
-            "Issuer": None,
-            "ClientId": None,
-            "ClientAuthMethod": None,
-            "Credential": credential,
-        }
+        return cloud_description(endpoint, credential)
 
     def check_lines(self) -> list[str]:
         credential = self.description()["Credential"]

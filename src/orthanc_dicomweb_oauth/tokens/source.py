@@ -29,3 +29,14 @@ class TokenSource(Protocol):
     def check_lines(self) -> list[str]:
         """The credential's facts as lines of ``check``'s text output."""
         ...
+
+
+def cloud_description(endpoint: str, credential: dict[str, str]) -> dict[str, Any]:
+    """``description()`` of a source without a client of its own at a token endpoint."""
+    return {
+        "TokenEndpoint": endpoint,
+        "Issuer": None,
+        "ClientId": None,
+        "ClientAuthMethod": None,
+        "Credential": credential,
+    }
