@@ -396,8 +396,11 @@ def test_load_while_tokens_refresh(
 ) -> None:
     # Orthanc 1.10.1 with DICOMweb 1.7 stops answering when more synchronous STOW-RS
     # requests run at once than ConcurrentJobs (default 2) allows, with or without this
-    # plugin (measured: docs/troubleshooting.md). 50 clients need more job threads.
-    orthanc = start_orthanc_a(ConcurrentJobs=64)
+    # plugin (measured: docs/troubleshooting.md). 50 clients need more job threads. A
+    # synchronous STOW-RS polls its job until it ends: with 50 at once, a finished job can
+    # leave Orthanc's history (JobsHistorySize, default 10) before its poll, and the STOW
+    # answers 404 ("Accessing an inexistent item", seen here).
+    orthanc = start_orthanc_a(ConcurrentJobs=64, JobsHistorySize=1000)
     client = client_for(orthanc)
     wait_authorized(client)
     section = reliability_report.section(
@@ -408,7 +411,9 @@ def test_load_while_tokens_refresh(
         "Synchronous STOW-RS runs as an Orthanc job: the load test sets `ConcurrentJobs` to "
         "64, because Orthanc 1.10.1 with DICOMweb 1.7 stops answering when more synchronous "
         "STOW-RS requests run at once than `ConcurrentJobs` (default 2), with or without this "
-        "plugin.",
+        "plugin, and `JobsHistorySize` to 1000, because a finished job that leaves Orthanc's "
+        "history (10 jobs by default) before the DICOMweb plugin polls it makes its STOW-RS "
+        "answer 404.",
         ("Test", "Result"),
     )
     studies = [upload(client, study_instance(f"LOAD^{n}")[0]) for n in range(50)]
