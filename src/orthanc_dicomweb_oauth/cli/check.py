@@ -43,8 +43,8 @@ def check_server(
         return ServerCheck(settings.name, ok=False, error=str(error), **_described(source))
     finally:
         source.close()
-    described = _described(source)
     description = source.description()
+    # Shown when it came from the issuer's metadata rather than the configuration.
     discovered = description["TokenEndpoint"] if description["Issuer"] is not None else None
     probe_result = (
         probe_dicomweb(settings.dicomweb_definition["Url"], token, dicomweb_ca_certificates)
@@ -57,7 +57,7 @@ def check_server(
         error=None if probe_result is None or probe_result.ok else probe_result.detail,
         expires_in=round(token.lifetime),
         lifetime_source=token.lifetime_source,
-        **described,
+        **_described(source, description),
         claims=None if token.claims is None else displayed_claims(token.claims),
         discovered_token_endpoint=discovered,
         notes=token.notes,
@@ -65,8 +65,8 @@ def check_server(
     )
 
 
-def _described(source: TokenSource) -> dict[str, Any]:
-    description = source.description()
+def _described(source: TokenSource, description: dict[str, Any] | None = None) -> dict[str, Any]:
+    description = description or source.description()
     credential = description["Credential"]
     return {
         "client_auth_method": description["ClientAuthMethod"] or credential["Kind"],

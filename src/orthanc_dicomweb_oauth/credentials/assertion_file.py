@@ -6,7 +6,7 @@ rotates the file."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import MutableMapping
 from datetime import UTC, datetime
 
 from authlib.common.urls import add_params_to_qs
@@ -20,9 +20,8 @@ KEY = "ClientAssertionFile"
 
 
 class ClientAssertionFile(ClientCredential):
-    def __init__(self, path: str, wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: str) -> None:
         self._path = path
-        self._wall_clock = wall_clock
 
     @property
     def auth_method(self) -> str:
@@ -41,7 +40,7 @@ class ClientAssertionFile(ClientCredential):
         assertion = self.read()
         _, claims = self._jwt(assertion)
         expiry = _number(claims.get("exp"))
-        if expiry is not None and expiry <= self._wall_clock():
+        if expiry is not None and expiry <= time.time():
             raise CredentialError(
                 f"file {self._path} holds a JWT that expired at {_iso(expiry)}: whatever "
                 "writes it (kubelet, for a projected service-account token) has stopped "

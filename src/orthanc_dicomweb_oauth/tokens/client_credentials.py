@@ -59,11 +59,6 @@ class ClientCredentialsSource:
             raise client.http.translated(error, self._redacted()) from None
         return token
 
-    @property
-    def known_token_endpoint(self) -> str | None:
-        """The token endpoint if known yet, without asking the provider."""
-        return self._token_endpoint
-
     def token_endpoint(self) -> str:
         """The configured token endpoint, or the one the issuer's metadata names (read
         once; a failure is retried with the next token request)."""
