@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import threading
@@ -22,6 +23,7 @@ SETTINGS = RefreshSettings(
     minimum_margin=30,
     retry_initial_delay=1,
     retry_max_delay=60,
+    retry_max_delay_without_token=10,
     permanent_error_retry_delay=300,
 )
 TRANSIENT = TokenRequestError("cannot reach the token endpoint: refused", transient=True)
@@ -104,9 +106,48 @@ def test_backoff_bounds_the_requests_during_an_outage() -> None:
         with pytest.raises(TokenUnavailableError):
             keeper.token()
         clock.advance(1)
-    # 1, 2, 4, 8, 16, 32 then every 60 s at most (equal jitter: at least half of it)
-    assert 8 <= source.requests <= 25
+    # No token at all: 1, 2, 4, 8, then every 5 to 10 s (RetryMaxDelayWithoutToken, equal
+    # jitter: at least half of it).
+    assert 60 <= source.requests <= 125
     assert keeper.status().consecutive_failures == source.requests
+
+
+def test_back_soon_after_an_outage_that_outlives_the_token() -> None:
+    """10 s tokens, a 40 s outage from the first refresh: while the cached token is valid,
+    the retries come before it expires; once it has expired, never more than 10 s apart,
+    yet no storm; and a token within 10 s of the provider's return. The keeper is driven as
+    the server's worker drives it: whenever it says it is due."""
+    clock = Clock()
+    requests: list[float] = []
+    outage: tuple[float, float] = (0.0, 0.0)
+
+    def source() -> AccessToken:
+        requests.append(clock.now)
+        if outage[0] <= clock.now < outage[1]:
+            raise TRANSIENT
+        return AccessToken(f"token-{len(requests)}", 10, "expires_in")
+
+    keeper = keeper_for(source, clock)
+    keeper.token()
+    expires = clock.now + 10
+    clock.advance(keeper.seconds_until_due())
+    outage = (clock.now, clock.now + 40)
+    recovered_at = None
+    while recovered_at is None:
+        try:
+            keeper.token()
+            if clock.now >= outage[1]:
+                recovered_at = clock.now
+        except TokenUnavailableError:
+            pass
+        clock.advance(max(keeper.seconds_until_due(), 0.05))
+    during = [moment for moment in requests if outage[0] <= moment < outage[1]]
+    after_expiry = [moment for moment in requests if moment >= expires]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(after_expiry)]
+    assert max(gaps) <= 10
+    assert len(during) <= 40 / 2
+    assert recovered_at - outage[1] <= 10
+    assert keeper.status().state is KeeperState.VALID
 
 
 def test_permanent_errors_are_retried_slowly() -> None:

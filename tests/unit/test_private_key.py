@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from local_rig.client_keys import ClientKeyFiles, write_client_key
 from orthanc_dicomweb_oauth.config.loader import load_configuration
 from orthanc_dicomweb_oauth.config.settings import ClientCredentialsSettings, LoadedConfiguration
+from orthanc_dicomweb_oauth.credentials.base import ClientCredential
 from orthanc_dicomweb_oauth.credentials.key_loader import load_private_key
 from orthanc_dicomweb_oauth.credentials.private_key import PrivateKey
 from orthanc_dicomweb_oauth.errors import CredentialError
@@ -54,7 +55,7 @@ def refusal(files: ClientKeyFiles, algorithm: Any = "RS256", **options: Any) -> 
     return caught.value
 
 
-def assertion_header(credential: PrivateKey) -> dict[str, str]:
+def assertion_header(credential: ClientCredential) -> dict[str, str]:
     """The header of the assertion the credential adds to a token request, but ``alg``
     and ``typ``."""
     _, body = credential.authenticate("client", "https://login.example.com/token", {}, "")
@@ -188,7 +189,7 @@ def test_private_key_jwt_from_a_file_or_the_environment(
     tokens = from_file.servers["s"].tokens
     assert isinstance(tokens, ClientCredentialsSettings)
     credential = tokens.credential
-    assert isinstance(credential, PrivateKey)
+    assert credential.auth_method == "private_key_jwt"
     assert set(assertion_header(credential)) == {"x5t#S256", "x5t", "kid"}
     assert files.private_key_pem() not in repr(from_file)
     from_environment = load(

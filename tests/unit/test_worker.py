@@ -5,12 +5,16 @@ each test calls ``step()`` as the worker's thread would."""
 from __future__ import annotations
 
 import logging
+import os
 import random
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from orthanc_dicomweb_oauth.dicomweb.worker import MINIMUM_WAIT, ServerWorker
 from orthanc_dicomweb_oauth.errors import TokenRequestError
+from orthanc_dicomweb_oauth.tokens.credential_watch import CredentialWatch
 from orthanc_dicomweb_oauth.tokens.keeper import KeeperState, TokenKeeper
 from orthanc_dicomweb_oauth.tokens.schedule import Schedule
 from orthanc_dicomweb_oauth.tokens.server_tokens import ServerTokens, token_source
@@ -22,8 +26,20 @@ LIFETIME = 300.0  # refreshed 217.5 to 225 s after it came: a 75 s margin, 10 % 
 LOGGER = "test.worker"
 
 
-def worker_for(source: ScriptedSource, clock: Clock, dicomweb: FakeDicomWeb) -> ServerWorker:
-    settings = server_settings("https://login.example.com/token")
+def worker_for(
+    source: ScriptedSource,
+    clock: Clock,
+    dicomweb: FakeDicomWeb,
+    secret_file: Path | None = None,
+    credential_check_interval: float = 1e6,
+) -> ServerWorker:
+    """A worker whose keeper asks ``source`` for tokens; the server's credential, a
+    secret in ``secret_file`` if given, is looked at every ``credential_check_interval``
+    seconds (never, by default)."""
+    keys: dict[str, Any] = (
+        {"ClientSecret": None, "ClientSecretFile": str(secret_file)} if secret_file else {}
+    )
+    settings = server_settings("https://login.example.com/token", **keys)
     logger = logging.getLogger(LOGGER)
     keeper = TokenKeeper(
         settings.name,
@@ -33,9 +49,18 @@ def worker_for(source: ScriptedSource, clock: Clock, dicomweb: FakeDicomWeb) -> 
         clock=clock,
         logger=logger,
     )
-    tokens = ServerTokens(keeper, token_source(settings.tokens))
+    credential_source = token_source(settings.tokens)
+    tokens = ServerTokens(
+        keeper, credential_source, CredentialWatch(settings.name, credential_source, logger)
+    )
     return ServerWorker(
-        settings, tokens, dicomweb, check_interval=CHECK_INTERVAL, logger=logger, clock=clock
+        settings,
+        tokens,
+        dicomweb,
+        check_interval=CHECK_INTERVAL,
+        credential_check_interval=credential_check_interval,
+        logger=logger,
+        clock=clock,
     )
 
 
@@ -162,3 +187,62 @@ def test_an_administrator_s_refresh_is_written_at_once() -> None:
     assert worker.refresh().value == "token-2"
     assert authorization(dicomweb) == "Bearer token-2"
     assert worker.token().value == "token-2"
+
+
+def test_a_rotated_secret_file_asks_for_a_token_at_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The file swapped as Kubernetes updates a mounted Secret (a new folder, the symlink
+    moved): the worker sees it at its next look and the keeper asks for a token then,
+    though the cached one has hours left; the log names the key and the path, never the
+    secret."""
+    mounted = tmp_path / "mount"
+    mounted.mkdir()
+    (mounted / "..2026_11_30_01").mkdir()
+    (mounted / "..2026_11_30_01" / "client-secret").write_text("first-secret\n")
+    (mounted / "..data").symlink_to("..2026_11_30_01")
+    (mounted / "client-secret").symlink_to("..data/client-secret")
+    clock, source, dicomweb = Clock(), ScriptedSource(LIFETIME), FakeDicomWeb()
+    worker = worker_for(
+        source, clock, dicomweb, mounted / "client-secret", credential_check_interval=2
+    )
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    worker.step()
+    clock.advance(2)
+    worker.step()
+    assert source.requests == 1  # nothing changed
+
+    (mounted / "..2026_11_30_02").mkdir()
+    (mounted / "..2026_11_30_02" / "client-secret").write_text("second-secret\n")
+    (mounted / "..data_tmp").symlink_to("..2026_11_30_02")
+    os.replace(mounted / "..data_tmp", mounted / "..data")
+    clock.advance(worker.step())
+    worker.step()
+    assert source.requests == 2
+    assert authorization(dicomweb) == "Bearer token-2"
+    lines = [record.getMessage() for record in caplog.records]
+    assert (
+        f"remote: ClientSecretFile {mounted / 'client-secret'} changed: read again, asking "
+        "for a token with it"
+    ) in lines
+    assert not any("second-secret" in line for line in lines)
+
+
+def test_an_unusable_new_secret_file_is_said_once_and_the_old_one_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = tmp_path / "client-secret"
+    secret.write_text("first-secret\n")
+    clock, source, dicomweb = Clock(), ScriptedSource(LIFETIME), FakeDicomWeb()
+    worker = worker_for(source, clock, dicomweb, secret, credential_check_interval=2)
+    worker.step()
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    secret.write_text("\n")  # emptied
+    for _ in range(3):
+        clock.advance(2)
+        worker.step()
+    assert source.requests == 1
+    assert [record.getMessage() for record in caplog.records] == [
+        f"remote: a credential file changed but cannot be used (ClientSecretFile: file "
+        f"{secret} is empty); still using the previous one"
+    ]

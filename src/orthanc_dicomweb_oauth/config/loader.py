@@ -94,6 +94,9 @@ def _server(
             minimum_margin=keys.minimum_refresh_margin,
             retry_initial_delay=keys.retry_initial_delay,
             retry_max_delay=max(keys.retry_max_delay, keys.retry_initial_delay),
+            retry_max_delay_without_token=max(
+                keys.retry_max_delay_without_token, keys.retry_initial_delay
+            ),
             permanent_error_retry_delay=keys.permanent_error_retry_delay,
         ),
         dicomweb_definition=definition,

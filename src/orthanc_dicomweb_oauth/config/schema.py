@@ -313,7 +313,16 @@ class ServerSection(_Keys):
         default=60.0,
         alias="RetryMaxDelay",
         gt=0,
-        description="Longest delay between retries after transient failures.",
+        description="Longest delay between retries after transient failures while the cached "
+        "token is still valid (and is served meanwhile).",
+    )
+    retry_max_delay_without_token: float = Field(
+        default=10.0,
+        alias="RetryMaxDelayWithoutToken",
+        gt=0,
+        description="Longest delay between retries after transient failures once no valid "
+        "token is left: every second without one fails the server's transfers, so the plugin "
+        "is back as soon as the provider is.",
     )
     permanent_error_retry_delay: float = Field(
         default=300.0,

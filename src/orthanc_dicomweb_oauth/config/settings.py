@@ -77,6 +77,7 @@ class RefreshSettings:
     minimum_margin: float
     retry_initial_delay: float
     retry_max_delay: float
+    retry_max_delay_without_token: float
     permanent_error_retry_delay: float
 
 

@@ -5,7 +5,7 @@ are read once, here; every problem names its key."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import SecretStr
@@ -14,6 +14,7 @@ from ..credentials.assertion_file import ClientAssertionFile
 from ..credentials.base import ClientCredential
 from ..credentials.client_secret import ClientSecret
 from ..credentials.google_file import read_google_credentials_file
+from ..credentials.reloading import ReloadingCredential
 from ..credentials.secret_sources import secret_from_environment, secret_from_file
 from ..errors import ConfigurationProblem, CredentialError
 from .network import http_settings
@@ -255,11 +256,44 @@ def _credential(
             assertion.read()  # there, readable and not empty
             return assertion
         if method == "private_key_jwt":
-            return _private_key(keys, environ)
-        return ClientSecret(_client_secret(keys, environ), method, _secret_origin(keys))
+            return _watched(
+                lambda: _private_key(keys, environ),
+                [
+                    (key, path)
+                    for key, path in (
+                        ("ClientPrivateKeyFile", keys.client_private_key_file),
+                        ("ClientCertificateFile", keys.client_certificate_file),
+                    )
+                    if path is not None
+                ],
+                chosen,
+            )
+        secret_method = method  # the narrowed type, for the closure
+        return _watched(
+            lambda: ClientSecret(
+                _client_secret(keys, environ), secret_method, _secret_origin(keys)
+            ),
+            [("ClientSecretFile", keys.client_secret_file)] if keys.client_secret_file else [],
+            chosen,
+        )
     except CredentialError as error:
         problems.append(ConfigurationProblem(f"{path}.{error.key or chosen}", str(error), name))
     return None
+
+
+def _watched(
+    load: Callable[[], ClientCredential], files: list[tuple[str, str]], chosen: str
+) -> ClientCredential:
+    """The credential, read again when one of its files changes; its errors name the key
+    at fault, ``chosen`` unless the error says another."""
+
+    def load_naming_the_key() -> ClientCredential:
+        try:
+            return load()
+        except CredentialError as error:
+            raise CredentialError(str(error), key=error.key or chosen) from None
+
+    return ReloadingCredential(load_naming_the_key, files) if files else load()
 
 
 def _exactly_one(

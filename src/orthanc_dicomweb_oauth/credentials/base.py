@@ -18,6 +18,14 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
 @dataclass(frozen=True)
+class CredentialChange:
+    """A credential file found changed and read again: its configuration key and path."""
+
+    key: str
+    path: str
+
+
+@dataclass(frozen=True)
 class CredentialWarning:
     """Something an administrator should act on before it breaks (a certificate about to
     expire): ``key`` is the server's configuration key it is about."""
@@ -64,4 +72,10 @@ class ClientCredential(ABC):
 
     def warnings(self, now: datetime) -> list[CredentialWarning]:
         """What will stop working soon, as of ``now``."""
+        return []
+
+    def reload(self) -> list[CredentialChange]:
+        """Reads the credential's files again if they changed, and says which did. Raises
+        CredentialError when a changed file cannot be used: the credential stays as it
+        was. A credential read from the environment or the configuration never changes."""
         return []

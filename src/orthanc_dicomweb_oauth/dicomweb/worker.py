@@ -21,6 +21,9 @@ from .definition import authorized_definition, definition_drift
 
 # The worker never spins: it waits at least this long between two rounds.
 MINIMUM_WAIT = 0.05
+# How often the credential files are looked at, by default: a rotated secret or key is
+# used within this many seconds.
+CREDENTIAL_CHECK_INTERVAL = 2.0
 
 
 class DicomWebServers(Protocol):
@@ -48,6 +51,7 @@ class ServerWorker:
         *,
         check_interval: float,
         start_delay: float = 0.0,
+        credential_check_interval: float = CREDENTIAL_CHECK_INTERVAL,
         logger: logging.Logger = LOGGER,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -56,6 +60,7 @@ class ServerWorker:
         self._tokens = tokens
         self._dicomweb = dicomweb
         self._check_interval = check_interval
+        self._credential_check_interval = credential_check_interval
         self._start_delay = start_delay
         self._logger = logger
         self._clock = clock
@@ -70,6 +75,7 @@ class ServerWorker:
         self._last_write: datetime | None = None
         self._sync_error: str | None = None
         self._next_check: float | None = None
+        self._next_credential_check: float | None = None
 
     @property
     def name(self) -> str:
@@ -112,6 +118,8 @@ class ServerWorker:
         or a check is due, and returns how long to wait before the next round."""
         if self._next_check is None:
             self._next_check = self._clock() + self._check_interval
+            self._next_credential_check = self._clock() + self._credential_check_interval
+        self._look_at_credentials()
         check_due = self._clock() >= self._next_check
         try:
             token: AccessToken | None = self._keeper.token()
@@ -121,8 +129,21 @@ class ServerWorker:
             self._sync(token)
         if check_due:
             self._next_check = self._clock() + self._check_interval
-        wait = min(self._keeper.seconds_until_due(), self._next_check - self._clock())
+        wait = min(
+            self._keeper.seconds_until_due(),
+            self._next_check - self._clock(),
+            (self._next_credential_check or 0.0) - self._clock(),
+        )
         return max(wait, MINIMUM_WAIT)
+
+    def _look_at_credentials(self) -> None:
+        """A credential file that changed means a token with it now: its wait after a
+        permanent error ends, a token the provider may soon refuse is replaced."""
+        if self._next_credential_check is None or self._clock() < self._next_credential_check:
+            return
+        self._next_credential_check = self._clock() + self._credential_check_interval
+        if self._tokens.credentials.changed():
+            self._keeper.request_now()
 
     def _run(self) -> None:
         if self._stop.wait(self._start_delay):

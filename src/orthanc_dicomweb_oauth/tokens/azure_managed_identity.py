@@ -19,6 +19,7 @@ from azure.core.exceptions import AzureError
 from azure.identity import ManagedIdentityCredential
 
 from ..config.settings import AzureManagedIdentitySettings
+from ..credentials.base import CredentialChange
 from ..errors import TokenRequestCancelledError, TokenRequestError
 from ..redaction import sanitize_external_text
 from .access_token import AccessToken
@@ -86,6 +87,9 @@ class AzureManagedIdentitySource:
             f"Azure managed identity ({credential['Environment']}): "
             f"{credential['Identity']}{client_id}"
         ]
+
+    def reload_credentials(self) -> list[CredentialChange]:
+        return []  # a managed identity has no file
 
     def close(self) -> None:
         """No request after. One in flight ends at its read timeout: requests, under

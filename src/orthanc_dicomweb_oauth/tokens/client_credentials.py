@@ -20,6 +20,7 @@ from authlib.oauth2.auth import ClientAuth
 from authlib.oauth2.client import OAuth2Client
 
 from ..config.settings import ClientCredentialsSettings
+from ..credentials.base import CredentialChange
 from ..errors import CredentialError, TokenRequestCancelledError, TokenRequestError
 from .access_token import AccessToken
 from .discovery import discover_token_endpoint
@@ -87,6 +88,9 @@ class ClientCredentialsSource:
 
     def check_lines(self) -> list[str]:
         return self._settings.credential.check_lines()
+
+    def reload_credentials(self) -> list[CredentialChange]:
+        return self._settings.credential.reload()
 
     def close(self) -> None:
         """Closes the connections, interrupting a request in flight; no request after."""

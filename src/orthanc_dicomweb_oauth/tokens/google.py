@@ -20,12 +20,16 @@ from google.auth import aws, identity_pool, impersonated_credentials, pluggable
 from google.oauth2 import service_account
 
 from ..config.settings import GoogleSettings
+from ..config.url_policy import url_problem
+from ..credentials.base import CredentialChange
 from ..credentials.google_file import (
     EXTERNAL_ACCOUNT,
     SERVICE_ACCOUNT,
     GoogleCredentialsFile,
+    read_google_credentials_file,
 )
-from ..errors import TokenRequestCancelledError, TokenRequestError
+from ..credentials.watched_file import WatchedFile
+from ..errors import CredentialError, TokenRequestCancelledError, TokenRequestError
 from ..redaction import sanitize_external_text
 from .access_token import AccessToken
 from .google_transport import HttpClientRequest
@@ -48,6 +52,9 @@ class GoogleSource:
 
     def __init__(self, settings: GoogleSettings) -> None:
         self._settings = settings
+        # The credentials file, read again when it changes (None: the metadata server).
+        self._file = settings.file
+        self._watched = None if settings.file is None else WatchedFile(settings.file.path)
         self._credentials: google.auth.credentials.Credentials | None = None
         self._http: TokenHttpClient | None = None
         self._closed = False
@@ -72,7 +79,7 @@ class GoogleSource:
         return access_token_until(credentials.token, expires_at)
 
     def description(self) -> dict[str, Any]:
-        file = self._settings.file
+        file = self._file
         credential: dict[str, str] = {"Kind": KIND}
         if file is None:
             credential["Type"] = "metadata server"
@@ -88,6 +95,21 @@ class GoogleSource:
         credential = self.description()["Credential"]
         return [f"Google {credential['Type']}: {credential['Identity']}"]
 
+    def reload_credentials(self) -> list[CredentialChange]:
+        if self._watched is None or not self._watched.changed():
+            return []
+        path = self._watched.path
+        try:
+            file = read_google_credentials_file(path)
+        except CredentialError as error:
+            raise CredentialError(str(error), key=KIND) from None
+        for url in file.urls:
+            problem = url_problem(url, self._settings.allow_insecure_http)
+            if problem is not None:
+                raise CredentialError(f"{path}: {url} {problem}", key=KIND)
+        self._file, self._credentials = file, None
+        return [CredentialChange(KIND, path)]
+
     def close(self) -> None:
         self._closed = True
         with self._lock:
@@ -97,7 +119,7 @@ class GoogleSource:
     def _http_client(self) -> TokenHttpClient:
         with self._lock:
             if self._http is None:
-                file = self._settings.file
+                file = self._file
                 self._http = (
                     TokenHttpClient(self._settings.http, "Google's token endpoint")
                     if file is not None
@@ -111,7 +133,7 @@ class GoogleSource:
     def _google_credentials(self) -> google.auth.credentials.Credentials:
         if self._credentials is None:
             try:
-                self._credentials = _credentials(self._settings)
+                self._credentials = _credentials(self._settings, self._file)
             except (google.auth.exceptions.GoogleAuthError, ValueError) as error:
                 raise TokenRequestError(
                     f"{KIND}: google-auth cannot use {self._where()}: "
@@ -128,7 +150,7 @@ class GoogleSource:
     ) -> TokenRequestError:
         network = request.last_error
         if network is not None and request.last_status is None:
-            if self._settings.file is None:
+            if self._file is None:
                 return TokenRequestError(
                     f"no metadata server answered at {_metadata_root()}: not running on Google "
                     f"Cloud? Set {KIND} to a key file",
@@ -147,20 +169,21 @@ class GoogleSource:
         )
 
     def _where(self) -> str:
-        file = self._settings.file
+        file = self._file
         return METADATA_SERVER if file is None else f"Google ({file.type} {file.identity})"
 
     def _redacted(self) -> tuple[str, ...]:
-        file = self._settings.file
+        file = self._file
         return () if file is None else file.redacted_values()
 
     def _sanitized(self, text: str) -> str:
         return sanitize_external_text(text, self._redacted())
 
 
-def _credentials(settings: GoogleSettings) -> google.auth.credentials.Credentials:
+def _credentials(
+    settings: GoogleSettings, file: GoogleCredentialsFile | None
+) -> google.auth.credentials.Credentials:
     scopes = [settings.scope]
-    file = settings.file
     if file is None:
         # Imported for the metadata server only: it loads requests, for mTLS to it.
         from google.auth import compute_engine  # noqa: PLC0415

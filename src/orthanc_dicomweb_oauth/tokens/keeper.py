@@ -101,6 +101,16 @@ class TokenKeeper:
         request already in flight. Raises TokenRequestError when the request fails."""
         return self._acquire(force=True)
 
+    def request_now(self) -> None:
+        """Makes the next ``token()`` request a token, whatever the schedule: after a
+        credential changed, even a long wait after a permanent error ends."""
+        with self._condition:
+            now = self._clock()
+            self._next_request_at = now
+            cached = self._cached
+            if cached is not None and cached.refresh_at > now:
+                self._cached = _CachedToken(cached.token, now, cached.expires_at)
+
     def seconds_until_due(self) -> float:
         """Seconds until the keeper wants attention: its next request (a refresh or a
         retry), or the expiry of the cached token, when that comes first."""

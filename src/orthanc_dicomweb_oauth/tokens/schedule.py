@@ -31,16 +31,20 @@ class Schedule:
         self, error: TokenRequestError, consecutive_failures: int, valid_for: float | None
     ) -> float:
         """Seconds to wait after a failed request. Transient failures back off
-        exponentially with jitter; while a cached token is still valid, they come at
-        least twice before it expires; a Retry-After from the provider is always honoured.
-        Permanent failures wait long: they need an administrator."""
+        exponentially with jitter: while a cached token is still valid, up to
+        RetryMaxDelay and at least twice before it expires; once none is, up to
+        RetryMaxDelayWithoutToken, since every second without a token is a failed transfer.
+        A Retry-After from the provider is always honoured. Permanent failures wait long:
+        they need an administrator."""
         settings = self.settings
         if not error.transient:
             return settings.permanent_error_retry_delay * self.rng.uniform(0.9, 1.1)
+        valid = valid_for is not None and valid_for > 0
+        longest = settings.retry_max_delay if valid else settings.retry_max_delay_without_token
         exponent = min(consecutive_failures - 1, 32)
-        ceiling = min(settings.retry_max_delay, settings.retry_initial_delay * 2.0**exponent)
+        ceiling = min(longest, settings.retry_initial_delay * 2.0**exponent)
         delay = self.rng.uniform(ceiling / 2, ceiling)
-        if valid_for is not None and valid_for > 0:
+        if valid_for is not None and valid:
             delay = min(delay, max(valid_for / 2, settings.retry_initial_delay))
         if error.retry_after is not None:
             delay = max(delay, min(error.retry_after, settings.permanent_error_retry_delay))

@@ -18,6 +18,7 @@ from ..config.settings import (
 )
 from ..logs import LOGGER
 from .client_credentials import ClientCredentialsSource
+from .credential_watch import CredentialWatch
 from .keeper import TokenKeeper
 from .schedule import Schedule
 from .source import TokenSource
@@ -30,6 +31,7 @@ WAIT_GRACE_SECONDS = 5.0
 class ServerTokens:
     keeper: TokenKeeper
     source: TokenSource
+    credentials: CredentialWatch
 
     def close(self) -> None:
         self.source.close()
@@ -41,16 +43,17 @@ def create_server_tokens(
     clock: Callable[[], float] = time.monotonic,
 ) -> ServerTokens:
     source = token_source(settings.tokens)
+    credentials = CredentialWatch(settings.name, source, logger)
     http = settings.tokens.http
     keeper = TokenKeeper(
         settings.name,
-        source.fetch,
+        credentials.fetch,
         Schedule(settings.refresh, random.Random()),  # noqa: S311 - jitter, not secrecy
         wait_timeout=http.connect_timeout + http.read_timeout + WAIT_GRACE_SECONDS,
         clock=clock,
         logger=logger,
     )
-    return ServerTokens(keeper, source)
+    return ServerTokens(keeper, source, credentials)
 
 
 def token_source(settings: TokenSettings) -> TokenSource:

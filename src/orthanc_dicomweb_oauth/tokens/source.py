@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from ..credentials.base import CredentialChange
 from .access_token import AccessToken
 
 
@@ -28,6 +29,12 @@ class TokenSource(Protocol):
 
     def check_lines(self) -> list[str]:
         """The credential's facts as lines of ``check``'s text output."""
+        ...
+
+    def reload_credentials(self) -> list[CredentialChange]:
+        """Reads the credential's files again if they changed, and says which did. Raises
+        CredentialError when a changed file cannot be used: the source keeps the previous
+        credential."""
         ...
 
 

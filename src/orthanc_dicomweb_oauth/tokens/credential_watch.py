@@ -1,0 +1,59 @@
+"""Reads a server's credential files again when they change, for the worker's regular
+look and after a provider refused the client: one log line per change, naming the key
+and the path, never the content."""
+
+from __future__ import annotations
+
+import logging
+
+from ..errors import CredentialError, TokenRequestError
+from .access_token import AccessToken
+from .source import TokenSource
+
+# Answers after which the client's credential files are read again, and the request
+# retried at once if they changed: the provider may know the new secret or key already.
+REFUSALS_OF_THE_CLIENT = frozenset({"invalid_client", "unauthorized_client"})
+
+
+class CredentialWatch:
+    def __init__(self, server: str, source: TokenSource, logger: logging.Logger) -> None:
+        self._server = server
+        self._source = source
+        self._logger = logger
+        self._logged_error: str | None = None
+
+    def changed(self) -> bool:
+        """Whether a credential file changed and was read again."""
+        try:
+            changes = self._source.reload_credentials()
+        except CredentialError as error:
+            message = f"{error.key}: {error}" if error.key else str(error)
+            if message != self._logged_error:
+                self._logged_error = message
+                self._logger.error(
+                    "%s: a credential file changed but cannot be used (%s); still using the "
+                    "previous one",
+                    self._server,
+                    message,
+                )
+            return False
+        for change in changes:
+            self._logger.info(
+                "%s: %s %s changed: read again, asking for a token with it",
+                self._server,
+                change.key,
+                change.path,
+            )
+        if changes:
+            self._logged_error = None
+        return bool(changes)
+
+    def fetch(self) -> AccessToken:
+        """A token from the source; when the provider refuses the client, the credential
+        files are read again and, if they changed, the request made again at once, once."""
+        try:
+            return self._source.fetch()
+        except TokenRequestError as error:
+            if error.oauth_error not in REFUSALS_OF_THE_CLIENT or not self.changed():
+                raise
+        return self._source.fetch()
