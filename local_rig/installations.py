@@ -106,6 +106,7 @@ def plugin_environment() -> Path:
             *CLOUD_DEPENDENCIES,
         )
         stamp.write_text(_dependencies_stamp())
+    _without_stale_build()
     pip_install("--no-deps", "--force-reinstall", str(ROOT))
     command, argument = ENTRY_SCRIPT_COMMAND
     printed = subprocess.run(
@@ -134,6 +135,7 @@ def _chroot_installation(suite: str) -> Installation:
             wheels.mkdir(parents=True, exist_ok=True)
             for old in wheels.glob("orthanc_dicomweb_oauth-*.whl"):
                 old.unlink()
+            _without_stale_build()
             _host_pip(["wheel", "--no-deps", "--wheel-dir", str(wheels), str(ROOT)], log.fileno())
             (wheel,) = wheels.glob("orthanc_dicomweb_oauth-*.whl")
             project = f"{CHROOT_WHEELS}/{wheel.name}"
@@ -153,6 +155,12 @@ def _chroot_installation(suite: str) -> Installation:
     # The previous runs' configurations and storage.
     remove_tree(root / "tmp" / "rig")
     return Installation(suite, OrthancRoot(root, _user(root, "orthanc")), entry, full)
+
+
+def _without_stale_build() -> None:
+    """setuptools builds in the checkout's build/ and ships whatever an earlier build left
+    there: a module since moved or removed would be installed as if it still existed."""
+    remove_tree(ROOT / "build")
 
 
 def _download_dependencies(root: Path, minor: str, wheel: Path, log: int) -> None:

@@ -452,7 +452,7 @@ site.addsitedir({site_packages!r})
 sys.path[:] = [entry for entry in sys.path if entry not in before] + before
 
 import orthanc
-import orthanc_dicomweb_oauth.orthanc_plugin as dicomweb_oauth
+import orthanc_dicomweb_oauth as dicomweb_oauth
 
 
 def on_change(change_type, level, resource):
