@@ -157,7 +157,8 @@ class Provider(Service):
     def __init__(self, work: Path, log_dir: Path, token_ttl: int, clients: list[dict[str, Any]]):
         self.port = free_port()
         self.issuer = f"http://127.0.0.1:{self.port}"
-        config = {
+        self.clients = clients
+        self._config = {
             "port": self.port,
             "issuer": self.issuer,
             "audience": AUDIENCE,
@@ -165,10 +166,18 @@ class Provider(Service):
             "keyFile": str(work / "provider-keys.json"),
             "clients": clients,
         }
-        config_path = work / "provider.json"
-        config_path.write_text(json.dumps(config))
-        argv = ["node", str(PROVIDER_DIR / "provider.mjs"), str(config_path)]
+        self._config_path = work / "provider.json"
+        self._config_path.write_text(json.dumps(self._config))
+        argv = ["node", str(PROVIDER_DIR / "provider.mjs"), str(self._config_path)]
         super().__init__("provider", argv, log_dir, ready_url=f"{self.issuer}/jwks")
+
+    def restart_with(self, clients: list[dict[str, Any]]) -> None:
+        """The same provider (issuer, port, signing keys: tokens it issued stay valid) with
+        other clients: a secret or a key rotated at the provider."""
+        self.stop()
+        self.clients = clients
+        self._config_path.write_text(json.dumps({**self._config, "clients": clients}))
+        self.start()
 
     @property
     def token_endpoint(self) -> str:

@@ -81,12 +81,17 @@ again at every token request.
 `ClientId` and every client credential key: giving one of those too is an error that
 names it. They need the `google` and `azure` extras.
 
-Secrets, keys and credentials files are read once, when the configuration is loaded;
-rotating them means restarting Orthanc (the assertion file excepted). A missing
-environment variable, an unreadable or empty file are errors that name the variable or
-the file, never a value; so is a key that does not fit `ClientAssertionAlgorithm` or a
-certificate that is not the key's. Orthanc itself replaces
-`${VAR}` in configuration files with the variable's value before the plugin reads them.
+Files are read when the configuration is loaded, and again within 2 s of a change (an
+edit, or Kubernetes moving a mounted Secret's `..data` link): the file of a secret, of a
+private key and its certificate, a Google credentials file; the assertion file is read at
+every token request. A changed file makes the plugin ask for a token with it at once, and
+ends a wait after a permanent error; a file that cannot be used is said once in the log
+and the previous credential kept. An environment variable cannot change in a running
+process: a secret or a key given that way is read once. A missing environment variable,
+an unreadable or empty file are errors that name the variable or the file, never a value;
+so is a key that does not fit `ClientAssertionAlgorithm` or a certificate that is not the
+key's. Orthanc itself replaces `${VAR}` in configuration files with the variable's value
+before the plugin reads them.
 
 ## Token lifetime and refresh
 
@@ -96,7 +101,10 @@ string), cut to the JWT's `exp` when the token is a JWT that expires sooner. Wit
 lifetime above MAX_LIFETIME s is capped to it. A token is refreshed when
 `RefreshMarginRatio` of its lifetime remains (at least `MinimumRefreshMargin` seconds, at
 most half the lifetime), up to JITTER of that margin earlier so that servers do not refresh
-together. While a refresh fails, the cached token is served until it expires.
+together. While a refresh fails, the cached token is served until it expires; transient
+failures are retried with backoff up to `RetryMaxDelay` meanwhile, and once no valid token
+is left up to `RetryMaxDelayWithoutToken`, so that the server is back soon after its
+provider.
 """
 
 

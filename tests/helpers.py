@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
 import ssl
 import threading
 import time
@@ -71,6 +72,33 @@ class ScriptedSource:
         if isinstance(outcome, TokenRequestError):
             raise outcome
         return AccessToken(f"token-{self.requests}", outcome, "expires_in")
+
+
+class SecretMount:
+    """A folder laid out as Kubernetes mounts a Secret: each file a symlink through
+    ``..data`` to a timestamped folder; an update writes a new folder and moves ``..data``
+    to it at once."""
+
+    def __init__(self, folder: Path, files: Mapping[str, str]) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self._version = 0
+        self.update(files)
+        for name in files:
+            (folder / name).symlink_to(f"..data/{name}")
+
+    def path(self, name: str) -> Path:
+        return self.folder / name
+
+    def update(self, files: Mapping[str, str]) -> None:
+        self._version += 1
+        version = self.folder / f"..2026_11_30_{self._version:02d}"
+        version.mkdir()
+        for name, content in files.items():
+            (version / name).write_text(content)
+        fresh = self.folder / "..data_tmp"
+        fresh.symlink_to(version.name)
+        os.replace(fresh, self.folder / "..data")
 
 
 class FakeDicomWeb:

@@ -13,6 +13,8 @@ from pathlib import Path
 SECTIONS = (
     "Faults at the token endpoint",
     "Faults at cloud identity endpoints",
+    "Back after an outage",
+    "Rotation without restart",
     "Bad configurations",
     "Tampering and restarts",
     "Load and time",

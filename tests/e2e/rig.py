@@ -17,7 +17,7 @@ TOKEN_TTL = 8
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 JWT_CLIENT = "orthanc-jwt"
 JWT_KEY_ID = "orthanc-jwt-2026"
-CLIENTS = [
+CLIENTS: list[dict[str, Any]] = [
     {
         "client_id": "orthanc-post",
         "client_secret": CLIENT_SECRET,
@@ -27,6 +27,13 @@ CLIENTS = [
         "client_id": "orthanc-basic",
         "client_secret": CLIENT_SECRET,
         "token_endpoint_auth_method": "client_secret_basic",
+    },
+    # 10 s tokens, for the outage tests.
+    {
+        "client_id": "orthanc-10s",
+        "client_secret": CLIENT_SECRET,
+        "token_endpoint_auth_method": "client_secret_post",
+        "token_ttl": 10,
     },
 ]
 SERVER = "protected"

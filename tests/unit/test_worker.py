@@ -5,7 +5,6 @@ each test calls ``step()`` as the worker's thread would."""
 from __future__ import annotations
 
 import logging
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from orthanc_dicomweb_oauth.tokens.keeper import KeeperState, TokenKeeper
 from orthanc_dicomweb_oauth.tokens.schedule import Schedule
 from orthanc_dicomweb_oauth.tokens.server_tokens import ServerTokens, token_source
 
-from ..helpers import Clock, FakeDicomWeb, ScriptedSource, server_settings
+from ..helpers import Clock, FakeDicomWeb, ScriptedSource, SecretMount, server_settings
 
 CHECK_INTERVAL = 30.0
 LIFETIME = 300.0  # refreshed 217.5 to 225 s after it came: a 75 s margin, 10 % jitter
@@ -196,15 +195,10 @@ def test_a_rotated_secret_file_asks_for_a_token_at_once(
     moved): the worker sees it at its next look and the keeper asks for a token then,
     though the cached one has hours left; the log names the key and the path, never the
     secret."""
-    mounted = tmp_path / "mount"
-    mounted.mkdir()
-    (mounted / "..2026_11_30_01").mkdir()
-    (mounted / "..2026_11_30_01" / "client-secret").write_text("first-secret\n")
-    (mounted / "..data").symlink_to("..2026_11_30_01")
-    (mounted / "client-secret").symlink_to("..data/client-secret")
+    mounted = SecretMount(tmp_path / "mount", {"client-secret": "first-secret\n"})
     clock, source, dicomweb = Clock(), ScriptedSource(LIFETIME), FakeDicomWeb()
     worker = worker_for(
-        source, clock, dicomweb, mounted / "client-secret", credential_check_interval=2
+        source, clock, dicomweb, mounted.path("client-secret"), credential_check_interval=2
     )
     caplog.set_level(logging.INFO, logger=LOGGER)
     worker.step()
@@ -212,17 +206,14 @@ def test_a_rotated_secret_file_asks_for_a_token_at_once(
     worker.step()
     assert source.requests == 1  # nothing changed
 
-    (mounted / "..2026_11_30_02").mkdir()
-    (mounted / "..2026_11_30_02" / "client-secret").write_text("second-secret\n")
-    (mounted / "..data_tmp").symlink_to("..2026_11_30_02")
-    os.replace(mounted / "..data_tmp", mounted / "..data")
+    mounted.update({"client-secret": "second-secret\n"})
     clock.advance(worker.step())
     worker.step()
     assert source.requests == 2
     assert authorization(dicomweb) == "Bearer token-2"
     lines = [record.getMessage() for record in caplog.records]
     assert (
-        f"remote: ClientSecretFile {mounted / 'client-secret'} changed: read again, asking "
+        f"remote: ClientSecretFile {mounted.path('client-secret')} changed: read again, asking "
         "for a token with it"
     ) in lines
     assert not any("second-secret" in line for line in lines)

@@ -129,14 +129,17 @@ class ServerSection(_Keys):
         alias="ClientSecretEnv",
         min_length=1,
         description="Name of the environment variable that holds the client secret, read once "
-        "when Orthanc starts.",
+        "when Orthanc starts: a running process's environment cannot change, so a new secret "
+        "given this way needs a restart (prefer `ClientSecretFile` to rotate without one).",
     )
     client_secret_file: str | None = Field(
         default=None,
         alias="ClientSecretFile",
         min_length=1,
         description="Path of a file that holds the client secret (a Docker or Kubernetes "
-        "secret), read once when Orthanc starts; one trailing newline is ignored.",
+        "secret); one trailing newline is ignored. Read when Orthanc starts, and again within "
+        "2 s of a change (an edit, or Kubernetes moving a mounted Secret's `..data` link): a "
+        "rotated secret needs no restart.",
     )
     scope: str | None = Field(
         default=None,
@@ -177,7 +180,7 @@ class ServerSection(_Keys):
         alias="ClientPrivateKeyFile",
         min_length=1,
         description="`private_key_jwt`: path of the client's private key, unencrypted PEM "
-        "(RSA of 2048 bits or more, or EC P-256), read once when Orthanc starts. Exactly one "
+        "(RSA of 2048 bits or more, or EC P-256), read again within 2 s of a change. Exactly one "
         "of `ClientPrivateKeyFile` and `ClientPrivateKeyEnv` is required with this method.",
     )
     client_private_key_env: str | None = Field(
@@ -227,8 +230,8 @@ class ServerSection(_Keys):
         "credentials file (`service_account`, `external_account` or "
         "`impersonated_service_account`), or `default`: the file named by "
         "`GOOGLE_APPLICATION_CREDENTIALS`, else the metadata server of Compute Engine, GKE or "
-        "Cloud Run. A person's login (`authorized_user`) is refused. Read once when Orthanc "
-        "starts. Needs the `google` extra (google-auth).",
+        "Cloud Run. A person's login (`authorized_user`) is refused. A file is read again within "
+        "2 s of a change. Needs the `google` extra (google-auth).",
     )
     azure_managed_identity: bool | str | None = Field(
         default=None,

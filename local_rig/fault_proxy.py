@@ -1,0 +1,90 @@
+"""A token endpoint in front of the real provider that can fail on demand, for the tests
+of outages: it forwards each token request to the provider, or fails as the provider or
+its network would. It records when each request came.
+
+Modes: ``pass``; ``503`` (an HTML error page); ``html`` (HTTP 200 with a captive
+portal's page); ``stall`` (no answer until the mode changes); ``refused`` (nothing
+listens: the server is stopped).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import httpx2
+from werkzeug import Request, Response
+from werkzeug.serving import BaseWSGIServer, make_server
+
+MODES = ("pass", "503", "html", "stall", "refused")
+
+
+@dataclass
+class FaultProxy:
+    provider_token_endpoint: str
+    port: int = 0
+    requests: list[tuple[float, str]] = field(default_factory=list)
+    _mode: str = "pass"
+    _server: BaseWSGIServer | None = None
+    _changed: threading.Condition = field(default_factory=threading.Condition)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/token"
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    def start(self) -> None:
+        self._server = make_server(
+            "127.0.0.1", self.port, Request.application(self._answer), threaded=True
+        )
+        self.port = self._server.server_port
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def set_mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r}: one of {MODES}")
+        if mode == "refused" and self._server is not None:
+            self.stop()
+        elif mode != "refused" and self._server is None:
+            self.start()
+        with self._changed:
+            self._mode = mode
+            self._changed.notify_all()
+
+    def _answer(self, request: Request) -> Response:
+        with self._changed:
+            mode = self._mode
+            self.requests.append((time.monotonic(), mode))
+        if mode == "stall":
+            with self._changed:
+                self._changed.wait_for(lambda: self._mode != "stall")
+            mode = self._mode
+        if mode == "503":
+            return Response("<html>maintenance</html>", status=503, content_type="text/html")
+        if mode == "html":
+            return Response("<html>Log in to the guest network</html>", content_type="text/html")
+        answer = httpx2.post(
+            self.provider_token_endpoint,
+            content=request.get_data(),
+            headers={
+                name: value
+                for name, value in request.headers.items()
+                if name.lower() in ("content-type", "authorization")
+            },
+            timeout=10,
+        )
+        return Response(
+            answer.content,
+            status=answer.status_code,
+            content_type=answer.headers.get("content-type"),
+        )
