@@ -3,12 +3,14 @@ of outages: it forwards each token request to the provider, or fails as the prov
 its network would. It records when each request came.
 
 Modes: ``pass``; ``503`` (an HTML error page); ``html`` (HTTP 200 with a captive
-portal's page); ``stall`` (no answer until the mode changes); ``refused`` (nothing
-listens: the server is stopped).
+portal's page); ``truncated`` (HTTP 200 with JSON cut short); ``expired`` (the provider's
+token, its ``expires_in`` made -60); ``stall`` (no answer until the mode changes);
+``refused`` (nothing listens: the server is stopped).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,7 +19,7 @@ import httpx2
 from werkzeug import Request, Response
 from werkzeug.serving import BaseWSGIServer, make_server
 
-MODES = ("pass", "503", "html", "stall", "refused")
+MODES = ("pass", "503", "html", "truncated", "expired", "stall", "refused")
 
 
 @dataclass
@@ -73,6 +75,8 @@ class FaultProxy:
             return Response("<html>maintenance</html>", status=503, content_type="text/html")
         if mode == "html":
             return Response("<html>Log in to the guest network</html>", content_type="text/html")
+        if mode == "truncated":
+            return Response('{"access_token": "eyJhbGciOi', content_type="application/json")
         answer = httpx2.post(
             self.provider_token_endpoint,
             content=request.get_data(),
@@ -83,8 +87,9 @@ class FaultProxy:
             },
             timeout=10,
         )
+        body = answer.content
+        if mode == "expired" and answer.status_code == 200:
+            body = json.dumps({**answer.json(), "expires_in": -60}).encode()
         return Response(
-            answer.content,
-            status=answer.status_code,
-            content_type=answer.headers.get("content-type"),
+            body, status=answer.status_code, content_type=answer.headers.get("content-type")
         )

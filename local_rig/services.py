@@ -158,12 +158,13 @@ class Provider(Service):
         self.port = free_port()
         self.issuer = f"http://127.0.0.1:{self.port}"
         self.clients = clients
+        self._key_file = work / "provider-keys.json"
         self._config = {
             "port": self.port,
             "issuer": self.issuer,
             "audience": AUDIENCE,
             "accessTokenTTL": token_ttl,
-            "keyFile": str(work / "provider-keys.json"),
+            "keyFile": str(self._key_file),
             "clients": clients,
         }
         self._config_path = work / "provider.json"
@@ -177,6 +178,13 @@ class Provider(Service):
         self.stop()
         self.clients = clients
         self._config_path.write_text(json.dumps({**self._config, "clients": clients}))
+        self.start()
+
+    def rotate_signing_key(self) -> None:
+        """The same provider with a new signing key: the tokens it issued before no longer
+        verify, though they have not expired."""
+        self.stop()
+        self._key_file.unlink()
         self.start()
 
     @property

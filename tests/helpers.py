@@ -10,7 +10,7 @@ import os
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +126,37 @@ class FakeDicomWeb:
                 name: {**definition, "HttpHeaders": sorted(definition.get("HttpHeaders", {}))}
                 for name, definition in self.definitions.items()
             }
+
+
+class FakeJobs:
+    """Orthanc's jobs as the healer sees them: failed jobs by id, what it resubmitted and
+    sent, and the servers that refuse their token now."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.resubmitted: list[str] = []
+        self.sent: list[tuple[str, tuple[str, ...]]] = []
+        self.refusing: set[str] = set()
+        self.broken = False
+
+    def job(self, job_id: str) -> Mapping[str, Any]:
+        if job_id not in self.jobs:
+            raise DicomWebApiError("Unknown resource")
+        return self.jobs[job_id]
+
+    def resubmit(self, job_id: str) -> None:
+        if self.broken:
+            raise DicomWebApiError("Bad sequence of calls")
+        self.resubmitted.append(job_id)
+
+    def send_stow(self, server: str, instances: Sequence[str]) -> str:
+        if self.broken:
+            raise DicomWebApiError("Bad request")
+        self.sent.append((server, tuple(instances)))
+        return f"sent-{len(self.sent)}"
+
+    def refuses_token(self, server: str) -> bool:
+        return server in self.refusing
 
 
 def server_section(token_endpoint: str, **overrides: Any) -> dict[str, Any]:

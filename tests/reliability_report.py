@@ -15,6 +15,7 @@ SECTIONS = (
     "Faults at cloud identity endpoints",
     "Back after an outage",
     "Rotation without restart",
+    "A refused token healed",
     "Bad configurations",
     "Tampering and restarts",
     "Load and time",

@@ -35,6 +35,13 @@ CLIENTS: list[dict[str, Any]] = [
         "token_endpoint_auth_method": "client_secret_post",
         "token_ttl": 10,
     },
+    # Hour-long tokens, for a token the DICOMweb server refuses long before it expires.
+    {
+        "client_id": "orthanc-1h",
+        "client_secret": CLIENT_SECRET,
+        "token_endpoint_auth_method": "client_secret_post",
+        "token_ttl": 3600,
+    },
 ]
 SERVER = "protected"
 

@@ -146,6 +146,8 @@ def test_back_soon_after_an_outage(
         ("refused", "connection refused"),
         ("503", "HTTP 503, an HTML page"),
         ("html", "HTTP 200 with an HTML page"),
+        ("truncated", "HTTP 200 with JSON cut short"),
+        ("expired", "a token with expires_in -60"),
         ("stall", "no answer (stalled)"),
     ):
         outage = _outage(client, fault_proxy, mode)

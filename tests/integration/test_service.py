@@ -22,7 +22,7 @@ from orthanc_dicomweb_oauth.dicomweb.service import (
 from orthanc_dicomweb_oauth.errors import QidoError
 from orthanc_dicomweb_oauth.orthanc.rest_api import handle
 
-from ..helpers import CLIENT_SECRET, FakeDicomWeb, server_section, wait_for
+from ..helpers import CLIENT_SECRET, FakeDicomWeb, FakeJobs, server_section, wait_for
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def running(token_server: HTTPServer) -> Iterator[tuple[OAuthService, FakeDicomW
     )
     dicomweb = FakeDicomWeb()
     published: list[Any] = []
-    service = OAuthService(configuration, dicomweb, publish_metrics=published.append)
+    service = OAuthService(configuration, dicomweb, FakeJobs(), publish_metrics=published.append)
     service.start()
     try:
         wait_for("first write", lambda: dicomweb.puts >= 1)

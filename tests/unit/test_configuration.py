@@ -488,6 +488,21 @@ def test_check_interval() -> None:
     assert load({"s": section()}).check_interval == 30
 
 
+def test_resubmit_refused_jobs() -> None:
+    assert load({"s": section()}).resubmit_refused_jobs is True
+    loaded = load_configuration(
+        {"DicomWebOAuth": {"Servers": {"s": section()}, "ResubmitRefusedJobs": False}},
+        environ={"DICOM_SECRET": CLIENT_SECRET},
+    )
+    assert loaded.problems == ()
+    assert loaded.resubmit_refused_jobs is False
+    wrong = load_configuration(
+        {"DicomWebOAuth": {"Servers": {"s": section()}, "ResubmitRefusedJobs": "sometimes"}},
+        environ={"DICOM_SECRET": CLIENT_SECRET},
+    )
+    assert [problem.key for problem in wrong.problems] == ["DicomWebOAuth.ResubmitRefusedJobs"]
+
+
 def test_issuer_instead_of_token_endpoint() -> None:
     loaded = load({"s": section(TokenEndpoint=None, Issuer="https://id.example.com/realm")})
     assert loaded.problems == ()

@@ -35,7 +35,7 @@ def load_configuration(
     orthanc: Mapping[str, Any], environ: Mapping[str, str] | None = None
 ) -> LoadedConfiguration:
     """Validates the ``DicomWebOAuth`` section of Orthanc's whole configuration and reads
-    the credentials (once, here)."""
+    the credentials (their files are watched afterwards)."""
     environ = os.environ if environ is None else environ
     if SECTION not in orthanc:
         return LoadedConfiguration({}, (ConfigurationProblem(SECTION, "section is missing"),))
@@ -47,7 +47,7 @@ def load_configuration(
     bases, problems = dicomweb_servers(orthanc)
     refusal = servers_in_database_refusal(orthanc, section)
     if refusal is not None:
-        return LoadedConfiguration({}, (*problems, refusal), check_interval=section.check_interval)
+        return _loaded(section, {}, (*problems, refusal))
     servers: dict[str, ServerSettings] = {}
     for name, raw in section.servers.items():
         try:
@@ -56,8 +56,22 @@ def load_configuration(
             problems.extend(invalid.problems)
     if not section.servers:
         problems.append(ConfigurationProblem(f"{SECTION}.Servers", "no server is configured"))
+    return _loaded(section, servers, tuple(problems), _warnings(servers, orthanc))
+
+
+def _loaded(
+    section: OAuthSection,
+    servers: Mapping[str, ServerSettings],
+    problems: tuple[ConfigurationProblem, ...],
+    warnings: tuple[str, ...] = (),
+) -> LoadedConfiguration:
+    """The servers, with the section's own keys (those that belong to no server)."""
     return LoadedConfiguration(
-        servers, tuple(problems), _warnings(servers, orthanc), check_interval=section.check_interval
+        servers,
+        problems,
+        warnings,
+        check_interval=section.check_interval,
+        resubmit_refused_jobs=section.resubmit_refused_jobs,
     )
 
 

@@ -351,6 +351,16 @@ class OAuthSection(_Keys):
         "plugin: a definition found missing, without its Authorization header or with another "
         "Url is restored and logged; the definition is written again at each check.",
     )
+    resubmit_refused_jobs: bool = Field(
+        default=True,
+        alias="ResubmitRefusedJobs",
+        description="When a job of the DICOMweb plugin fails because the remote server refused "
+        "a token the plugin held as valid (HTTP 401), the server's token is refreshed at once "
+        "(once a minute at most) and, with this key true, the work is delivered again: a "
+        "retrieve job is resubmitted; a STOW-RS job's instances go in a new STOW-RS job "
+        "(DICOMweb plugin 1.18 and later; older ones do not list them). `false` keeps the "
+        "refresh and leaves the jobs failed.",
+    )
     allow_servers_in_database: bool = Field(
         default=False,
         alias="AllowServersInDatabase",

@@ -97,6 +97,7 @@ class LoadedConfiguration:
     problems: tuple[ConfigurationProblem, ...]
     warnings: tuple[str, ...] = ()
     check_interval: float = 30.0
+    resubmit_refused_jobs: bool = True
 
     def problems_of(self, server: str) -> tuple[ConfigurationProblem, ...]:
         return tuple(problem for problem in self.problems if problem.server == server)

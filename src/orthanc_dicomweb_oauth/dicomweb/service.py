@@ -1,5 +1,6 @@
 """The plugin's servers: one worker each for the valid ones, the configuration errors of
-the others, and what the REST API and the metrics show of them."""
+the others, the healer of their refused jobs, and what the REST API and the metrics show
+of them."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from ..logs import LOGGER
 from ..tokens.access_token import LifetimeSource
 from ..tokens.keeper import KeeperState
 from ..tokens.server_tokens import create_server_tokens
+from .job_healer import OrthancJobs, RefusedJobHealer
 from .worker import DicomWebServers, ServerWorker
 
 # Threads get this long, together, to end when Orthanc stops.
@@ -43,6 +45,7 @@ class OAuthService:
         self,
         configuration: LoadedConfiguration,
         dicomweb: DicomWebServers,
+        jobs: OrthancJobs,
         publish_metrics: Callable[[Mapping[str, float]], None],
         logger: logging.Logger = LOGGER,
     ) -> None:
@@ -66,6 +69,9 @@ class OAuthService:
             )
             for (name, settings), delay in zip(servers, delays, strict=True)
         }
+        self._healer = RefusedJobHealer(
+            self._workers, jobs, resend=configuration.resubmit_refused_jobs, logger=logger
+        )
 
     def start(self) -> None:
         for warning in self._configuration.warnings:
@@ -74,6 +80,7 @@ class OAuthService:
             self._logger.error("configuration error: %s", problem)
         for worker in self._workers.values():
             worker.start()
+        self._healer.start()
         self._metrics_thread.start()
         if self._workers:
             self._logger.info(
@@ -85,11 +92,11 @@ class OAuthService:
         self._stopping.set()
         for worker in self._workers.values():
             worker.request_stop()
+        self._healer.request_stop()
         end = time.monotonic() + STOP_TIMEOUT
-        # Every worker is joined, even after one that did not end in time.
-        joined = [
-            worker.join(max(0.0, end - time.monotonic())) for worker in self._workers.values()
-        ]
+        # Every thread is joined, even after one that did not end in time.
+        threads: list[ServerWorker | RefusedJobHealer] = [*self._workers.values(), self._healer]
+        joined = [thread.join(max(0.0, end - time.monotonic())) for thread in threads]
         stopped = all(joined)
         if self._metrics_thread.ident is not None:
             self._metrics_thread.join(max(0.0, end - time.monotonic()))
@@ -151,6 +158,10 @@ class OAuthService:
         token = worker.token()
         keeper, _ = worker.status()
         return TokenSummary(round(keeper.expires_in or 0.0), token.lifetime_source)
+
+    def job_failed(self, job_id: str) -> None:
+        """Orthanc's JOB_FAILURE change: the job is looked at in the healer's thread."""
+        self._healer.job_failed(job_id)
 
     def metrics(self) -> Mapping[str, float]:
         """Per-server values for Orthanc's /tools/metrics-prometheus."""

@@ -59,6 +59,8 @@ def on_change(change_type: Any, level: Any, resource: Any) -> None:
         _startup.start()
     elif change_type == orthanc.ChangeType.ORTHANC_STOPPED:
         _stop()
+    elif change_type == orthanc.ChangeType.JOB_FAILURE and _runtime is not None:
+        _runtime.job_failed(resource)
 
 
 def _start() -> None:

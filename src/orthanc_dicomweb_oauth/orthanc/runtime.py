@@ -1,7 +1,7 @@
 """The plugin's work inside Orthanc once it has started: reads the configuration, starts
-and stops the service, answers the REST routes, publishes metrics, and sends the package's
-log lines to Orthanc's log. Imported by ``plugin`` on ORTHANC_STARTED, never on Orthanc's
-start path.
+and stops the service, answers the REST routes, hands it the failed jobs, publishes
+metrics, and sends the package's log lines to Orthanc's log. Imported by ``plugin`` on
+ORTHANC_STARTED, never on Orthanc's start path.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from ..config.loader import load_configuration
 from ..dicomweb.service import OAuthService
 from ..logs import LOGGER
 from .dicomweb_client import OrthancDicomWebServers, qido_study_count
+from .job_client import OrthancJobsApi
 from .log_handler import OrthancLogHandler
 from .plugin import answer_starting, send_json_status
 from .rest_api import handle
@@ -34,7 +35,10 @@ def start() -> None:
     try:
         configuration = load_configuration(json.loads(orthanc.GetConfiguration()))
         service = OAuthService(
-            configuration, OrthancDicomWebServers(), publish_metrics=_publish_metrics
+            configuration,
+            OrthancDicomWebServers(),
+            OrthancJobsApi(),
+            publish_metrics=_publish_metrics,
         )
         service.start()
     except Exception:
@@ -47,6 +51,12 @@ def start() -> None:
 def stop() -> None:
     if _service is not None:
         _service.stop()
+
+
+def job_failed(job_id: str) -> None:
+    """Orthanc's JOB_FAILURE change."""
+    if _service is not None:
+        _service.job_failed(job_id)
 
 
 def answer_rest(output: Any, uri: str, **request: Any) -> None:

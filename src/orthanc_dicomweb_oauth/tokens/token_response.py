@@ -174,9 +174,11 @@ def _lifetime(
     if expires_in is not None and claimed is None:
         notes.append("expires_in is not a number; ignored")
     if claimed is not None and claimed <= 0:
+        # The provider's own answer, whatever the clocks: a provider in trouble, retried
+        # like an outage, not left for an administrator.
         raise TokenRequestError(
             f"token endpoint issued a token with expires_in {claimed:g}: already expired",
-            transient=False,
+            transient=True,
         )
     if claimed is not None:
         lifetime, source = claimed, "expires_in"
