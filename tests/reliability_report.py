@@ -50,7 +50,8 @@ class ReliabilityReport:
             "",
             f"Measured on {datetime.now(UTC).strftime('%Y-%m-%d')} by `make reliability` on "
             f"{_machine()}, with Debian 12's Orthanc 1.10.1 (DICOMweb plugin 1.7, Python "
-            "plugin 4.0), node-oidc-provider and an nginx-protected Orthanc on loopback.",
+            "plugin 4.0) where a table names no other, node-oidc-provider and an "
+            "nginx-protected Orthanc on loopback.",
             "",
         ]
         for title in SECTIONS:

@@ -39,12 +39,14 @@ class Schedule:
         settings = self.settings
         if not error.transient:
             return settings.permanent_error_retry_delay * self.rng.uniform(0.9, 1.1)
-        valid = valid_for is not None and valid_for > 0
-        longest = settings.retry_max_delay if valid else settings.retry_max_delay_without_token
+        if valid_for is not None and valid_for > 0:
+            longest = settings.retry_max_delay
+        else:
+            longest, valid_for = settings.retry_max_delay_without_token, None
         exponent = min(consecutive_failures - 1, 32)
         ceiling = min(longest, settings.retry_initial_delay * 2.0**exponent)
         delay = self.rng.uniform(ceiling / 2, ceiling)
-        if valid_for is not None and valid:
+        if valid_for is not None:
             delay = min(delay, max(valid_for / 2, settings.retry_initial_delay))
         if error.retry_after is not None:
             delay = max(delay, min(error.retry_after, settings.permanent_error_retry_delay))
