@@ -25,7 +25,7 @@ demo: setup
 bench: setup
 	$(PY) -m local_rig.bench --write-docs
 
-# docs/reliability.md from the tests that measure it (about 3 minutes); `make test`
+# docs/reliability.md from the tests that measure it (about 8 minutes); `make test`
 # writes the same figures to test-artifacts/reliability.md only.
 reliability: setup
 	$(PY) -m pytest tests/integration/test_fault_scenarios.py tests/e2e/test_reliability.py \

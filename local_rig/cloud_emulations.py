@@ -40,7 +40,8 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 from werkzeug import Request, Response
-from werkzeug.serving import BaseWSGIServer, make_server
+
+from .loopback_http import LoopbackHttpServer
 
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -105,29 +106,24 @@ class CloudEmulation:
     requests: Counter[str] = field(default_factory=Counter)
     # route -> the last request's form or query (values a test may check)
     last: dict[str, dict[str, str]] = field(default_factory=dict)
-    port: int = 0
+    port: int = 0  # 0: chosen at the first start
     _key: rsa.RSAPrivateKey = field(init=False, repr=False)
-    _server: BaseWSGIServer | None = field(default=None, init=False, repr=False)
+    _http: LoopbackHttpServer = field(init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._http = LoopbackHttpServer(self._answer, self.port)
 
     # -- The server --------------------------------------------------------------------
 
     def start(self) -> None:
-        self._server = make_server(
-            "127.0.0.1", self.port, Request.application(self._answer), threaded=True
-        )
-        self.port = self._server.server_port
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._http.start()
+        self.port = self._http.port
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._http.stop()
 
     @property
     def host(self) -> str:

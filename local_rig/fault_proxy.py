@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 import httpx2
 from werkzeug import Request, Response
-from werkzeug.serving import BaseWSGIServer, make_server
+
+from .loopback_http import LoopbackHttpServer
 
 MODES = ("pass", "503", "html", "truncated", "expired", "stall", "refused")
 
@@ -25,39 +26,34 @@ MODES = ("pass", "503", "html", "truncated", "expired", "stall", "refused")
 @dataclass
 class FaultProxy:
     provider_token_endpoint: str
-    port: int = 0
     requests: list[tuple[float, str]] = field(default_factory=list)
     _mode: str = "pass"
-    _server: BaseWSGIServer | None = None
     _changed: threading.Condition = field(default_factory=threading.Condition)
+    _http: LoopbackHttpServer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._http = LoopbackHttpServer(self._answer)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/token"
+        return f"http://127.0.0.1:{self._http.port}/token"
 
     @property
     def mode(self) -> str:
         return self._mode
 
     def start(self) -> None:
-        self._server = make_server(
-            "127.0.0.1", self.port, Request.application(self._answer), threaded=True
-        )
-        self.port = self._server.server_port
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._http.start()
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._http.stop()
 
     def set_mode(self, mode: str) -> None:
         if mode not in MODES:
             raise ValueError(f"mode {mode!r}: one of {MODES}")
-        if mode == "refused" and self._server is not None:
+        if mode == "refused" and self._http.running:
             self.stop()
-        elif mode != "refused" and self._server is None:
+        elif mode != "refused" and not self._http.running:
             self.start()
         with self._changed:
             self._mode = mode

@@ -81,6 +81,17 @@ def _versions(client: httpx2.Client) -> str:
     return f"{orthanc} ({dicomweb})"
 
 
+def _refused_stow_job(client: httpx2.Client, study: str) -> str:
+    """An asynchronous STOW-RS job of the study, once it has failed: its id."""
+    job = client.post(
+        f"/dicom-web/servers/{SERVER}/stow", json={"Resources": [study], "Asynchronous": True}
+    )
+    assert job.status_code == 200, job.text
+    job_id: str = job.json()["ID"]
+    assert wait_job(client, job_id)["State"] == "Failure"
+    return job_id
+
+
 def _successful_stow_jobs(client: httpx2.Client) -> int:
     jobs = client.get("/jobs?expand").json()
     return sum(job["Type"] == "DicomWebStowClient" and job["State"] == "Success" for job in jobs)
@@ -137,12 +148,7 @@ def test_a_refused_stow_job_is_sent_again_never_resubmitted(
     lists_instances = _dicomweb_version(client) >= (1, 18)
 
     submitted = time.monotonic()
-    job = client.post(
-        f"/dicom-web/servers/{SERVER}/stow", json={"Resources": [study], "Asynchronous": True}
-    )
-    assert job.status_code == 200, job.text
-    job_id = job.json()["ID"]
-    assert wait_job(client, job_id)["State"] == "Failure"
+    job_id = _refused_stow_job(client, study)
     refused = f"job {job_id} was refused as unauthorized while the token was still valid"
     wait_for("the healer's log line", lambda: refused in orthanc.log(), timeout=GOAL)
 
@@ -184,13 +190,7 @@ def test_a_resubmitted_stow_job_sends_nothing_and_claims_success(
         start_orthanc_a, provider, validator, protected, ResubmitRefusedJobs=False
     )
     dicom, study_uid = study_instance("RESUBMITTED^STOW")
-    study = upload(client, dicom)
-    job = client.post(
-        f"/dicom-web/servers/{SERVER}/stow", json={"Resources": [study], "Asynchronous": True}
-    )
-    assert job.status_code == 200, job.text
-    job_id = job.json()["ID"]
-    assert wait_job(client, job_id)["State"] == "Failure"
+    job_id = _refused_stow_job(client, upload(client, dicom))
     wait_for(
         "the token healed, the job left failed",
         lambda: (

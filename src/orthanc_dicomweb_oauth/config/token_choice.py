@@ -1,7 +1,8 @@
 """How a server gets its tokens, from the keys its section gives: a token endpoint with a
 client credential (a secret, a private key or an assertion file), Google's credentials, or
 an Azure managed identity. The keys of one way exclude those of the others; credentials
-are read once, here; every problem names its key."""
+are read here, those in files read again when the files change; every problem names its
+key."""
 
 from __future__ import annotations
 
