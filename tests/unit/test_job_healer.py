@@ -265,3 +265,26 @@ def test_a_failed_job_is_read_as_each_dicomweb_version_reports_it() -> None:
     without_content = FailedJob.from_job("d", {"State": "Failure", "Type": "DicomWebStowClient"})
     assert without_content == FailedJob("d", JobKind.STOW, None, None, None)
     assert not without_content.refused
+
+
+def test_an_unexpected_error_leaves_the_healer_running(logs: pytest.LogCaptureFixture) -> None:
+    rig = Rig({"pacs": Server()})
+    rig.jobs.jobs["odd"] = {"State": "Failure", "Type": "DicomWebStowClient", "Content": []}
+    rig.jobs.jobs["stow-1"] = stow_job()
+    broken_job = rig.jobs.job
+
+    def job(job_id: str) -> Any:
+        if job_id == "odd":
+            raise ValueError("unexpected answer")
+        return broken_job(job_id)
+
+    rig.jobs.job = job  # type: ignore[method-assign]
+    rig.healer.start()
+    try:
+        rig.healer.job_failed("odd")
+        rig.healer.job_failed("stow-1")
+        wait_for("the next job healed", lambda: rig.jobs.sent)
+    finally:
+        rig.healer.request_stop()
+        assert rig.healer.join(2.0)
+    assert messages(logs)[0] == "job odd: cannot look at it: ValueError: unexpected answer"

@@ -194,5 +194,11 @@ class RefusedJobHealer:
     def _run(self) -> None:
         while not self._stopping.is_set():
             job_id = self._failed.get()
-            if job_id is not None:
+            if job_id is None:
+                continue
+            try:
                 self.heal(job_id)
+            except Exception as error:  # a bug or an odd answer: the next job still gets a look
+                self._logger.error(
+                    "job %s: cannot look at it: %s: %s", job_id, type(error).__name__, error
+                )
