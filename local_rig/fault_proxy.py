@@ -1,6 +1,6 @@
 """A token endpoint in front of the real provider that can fail on demand, for the tests
 of outages: it forwards each token request to the provider, or fails as the provider or
-its network would. It records when each request came.
+its network would.
 
 Modes: ``pass``; ``503`` (an HTML error page); ``html`` (HTTP 200 with a captive
 portal's page); ``truncated`` (HTTP 200 with JSON cut short); ``expired`` (the provider's
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from dataclasses import dataclass, field
 
 import httpx2
@@ -26,7 +25,6 @@ MODES = ("pass", "503", "html", "truncated", "expired", "stall", "refused")
 @dataclass
 class FaultProxy:
     provider_token_endpoint: str
-    requests: list[tuple[float, str]] = field(default_factory=list)
     _mode: str = "pass"
     _changed: threading.Condition = field(default_factory=threading.Condition)
     _http: LoopbackHttpServer = field(init=False)
@@ -37,10 +35,6 @@ class FaultProxy:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._http.port}/token"
-
-    @property
-    def mode(self) -> str:
-        return self._mode
 
     def start(self) -> None:
         self._http.start()
@@ -62,7 +56,6 @@ class FaultProxy:
     def _answer(self, request: Request) -> Response:
         with self._changed:
             mode = self._mode
-            self.requests.append((time.monotonic(), mode))
         if mode == "stall":
             with self._changed:
                 self._changed.wait_for(lambda: self._mode != "stall")
