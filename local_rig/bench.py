@@ -225,12 +225,12 @@ def image_path(
                         **server,
                         "TokenEndpoint": provider.token_endpoint,
                         "ClientId": "bench",
-                        "ClientSecretEnv": "BENCH_SECRET",
+                        "ClientSecretEnv": "BENCH_SECRET_VALUE",
                     }
                 }
             },
         ),
-        env={"BENCH_SECRET": CLIENT_SECRET},
+        env={"BENCH_SECRET_VALUE": CLIENT_SECRET},
         verbose=False,
     )
     # Two identical static arms: how far apart they end tells the noise of a peak.
@@ -556,7 +556,7 @@ def idle_cost(work: Path, rig: dict[str, Any], seconds: float, starts: int) -> d
             "Url": f"https://dicom-{n}.example.com/",
             "TokenEndpoint": provider.token_endpoint,
             "ClientId": "bench",
-            "ClientSecretEnv": "BENCH_SECRET",
+            "ClientSecretEnv": "BENCH_SECRET_VALUE",
         }
         for n in range(10)
     }
@@ -577,7 +577,7 @@ def idle_cost(work: Path, rig: dict[str, Any], seconds: float, starts: int) -> d
                 work,
                 work,
                 config,
-                env={"BENCH_SECRET": CLIENT_SECRET},
+                env={"BENCH_SECRET_VALUE": CLIENT_SECRET},
                 verbose=False,
             )
             orthanc.poll_interval = 0.002
@@ -598,7 +598,12 @@ def idle_cost(work: Path, rig: dict[str, Any], seconds: float, starts: int) -> d
     cpu: dict[str, float] = {}
     for name, config in (("with", with_plugin), ("without", without)):
         orthanc = Orthanc(
-            f"idle-{name}", work, work, config, env={"BENCH_SECRET": CLIENT_SECRET}, verbose=False
+            f"idle-{name}",
+            work,
+            work,
+            config,
+            env={"BENCH_SECRET_VALUE": CLIENT_SECRET},
+            verbose=False,
         )
         orthanc.start()
         try:
@@ -628,7 +633,7 @@ def scale(work: Path, rig: dict[str, Any], servers_count: int, seconds: float) -
             "Url": protected.url,
             "TokenEndpoint": provider.token_endpoint,
             "ClientId": f"scale-{lifetime}",
-            "ClientSecretEnv": "BENCH_SECRET",
+            "ClientSecretEnv": "BENCH_SECRET_VALUE",
         }
         for name, lifetime in lifetime_of.items()
     }
@@ -637,7 +642,7 @@ def scale(work: Path, rig: dict[str, Any], servers_count: int, seconds: float) -
         work,
         work,
         orthanc_configuration(str(entry), {"Servers": servers}, HttpThreadsCount=100),
-        env={"BENCH_SECRET": CLIENT_SECRET},
+        env={"BENCH_SECRET_VALUE": CLIENT_SECRET},
         verbose=False,
     )
     started = int(time.time())

@@ -158,14 +158,14 @@ def _start_everything(work: Path, lifetime: int, stops: list[Callable[[], Any]])
                         "Url": protected.url,
                         "TokenEndpoint": provider.token_endpoint,
                         "ClientId": CLIENT_ID,
-                        "ClientSecretEnv": "DEMO_CLIENT_SECRET",
+                        "ClientSecretEnv": "DEMO_CLIENT_SECRET_VALUE",
                     }
                 }
             },
             # Loopback only, without a password, so that a person can click around.
             AuthenticationEnabled=False,
         ),
-        env={"DEMO_CLIENT_SECRET": secret},
+        env={"DEMO_CLIENT_SECRET_VALUE": secret},
         port=port,
     )
     orthanc.start()

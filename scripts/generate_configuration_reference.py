@@ -44,7 +44,7 @@ out; the other servers keep working.
         "Url": "https://ws-dicom.dicom.azurehealthcareapis.com/v2/",
         "TokenEndpoint": "https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token",
         "ClientId": "<application id>",
-        "ClientSecretEnv": "AZURE_DICOM_CLIENT_SECRET",
+        "ClientSecretEnv": "AZURE_DICOM_CLIENT_SECRET_VALUE",
         "Scope": "https://dicom.healthcareapis.azure.com/.default"
       }
     }
@@ -122,6 +122,8 @@ def _type(annotation: Any) -> str:
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type(arg) for arg in args if arg is not types.NoneType)
+    if origin is typing.Annotated:  # a type with its validators: only the type is shown
+        return _type(args[0])
     if origin is typing.Literal:
         return "one of " + ", ".join(f"`{arg}`" for arg in args)
     if origin is list:

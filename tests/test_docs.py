@@ -13,6 +13,7 @@ import pytest
 
 from local_rig.client_keys import write_client_key
 from orthanc_dicomweb_oauth.config.loader import load_configuration
+from tests.e2e.test_image_way import IMAGE_ENTRY_SCRIPT, image_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -80,3 +81,15 @@ def test_example_configurations_load(block: str, tmp_path: Path) -> None:
     loaded = load_configuration(document, environ=environ)
     assert loaded.problems == ()
     assert loaded.servers
+
+
+def test_the_compose_file_sets_what_the_image_way_test_sets() -> None:
+    """docs/running.md's compose file: each variable is one tests/e2e/test_image_way.py
+    gives Orthanc, the entry script where the image's pip put it there."""
+    running = (ROOT / "docs" / "running.md").read_text()
+    (compose,) = re.findall(r"```yaml\n(services:.*?)```", running, re.DOTALL)
+    documented = dict(re.findall(r"^\s+(ORTHANC__[A-Z_]+): (.+)$", compose, re.MULTILINE))
+    tested = image_environment(IMAGE_ENTRY_SCRIPT, "https://token", "https://dicomweb")
+    assert len(documented) >= 7
+    assert set(documented) <= set(tested)
+    assert documented["ORTHANC__PYTHON_SCRIPT"] == IMAGE_ENTRY_SCRIPT

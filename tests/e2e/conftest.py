@@ -20,6 +20,7 @@ import pytest
 from local_rig.chroots import UnavailableError
 from local_rig.client_keys import ClientKeyFiles, write_client_key
 from local_rig.cloud_emulations import pinned_environment
+from local_rig.image_way import IMAGE_SUITE, install_system_wide
 from local_rig.installations import GENERATIONS, HOST_GENERATION, Installation, installation
 from local_rig.services import (
     ADMIN,
@@ -141,7 +142,14 @@ def orthanc_installation(
     request: pytest.FixtureRequest, installations: dict[str, Installation | str]
 ) -> Installation:
     """The Orthanc generation Orthanc A runs: the test's parameter, or the host's."""
-    generation: str = getattr(request, "param", HOST_GENERATION)
+    return _built(getattr(request, "param", HOST_GENERATION), request, installations)
+
+
+def _built(
+    generation: str, request: pytest.FixtureRequest, installations: dict[str, Installation | str]
+) -> Installation:
+    """The generation's installation, built once; the test is skipped (or fails, with
+    --orthanc-strict) when it cannot be built here."""
     if generation not in installations:
         try:
             installations[generation] = installation(generation)
@@ -153,6 +161,16 @@ def orthanc_installation(
             pytest.fail(found, pytrace=False)
         pytest.skip(found)
     return found
+
+
+@pytest.fixture(scope="session")
+def image_way(
+    request: pytest.FixtureRequest, installations: dict[str, Installation | str], log_dir: Path
+) -> tuple[Installation, str]:
+    """The sid chroot's Orthanc with the plugin installed the official image's way, and
+    the entry script there (local_rig/image_way.py)."""
+    installed = _built(IMAGE_SUITE, request, installations)
+    return installed, install_system_wide(installed, log_dir / "image-way-install.log")
 
 
 @pytest.fixture(scope="session")
@@ -241,7 +259,7 @@ def start_orthanc_a(
                 **configuration,
             ),
             env={
-                "RIG_CLIENT_SECRET": CLIENT_SECRET,
+                "RIG_CLIENT_SECRET_VALUE": CLIENT_SECRET,
                 # No cloud library in Orthanc A reaches beyond loopback: a test that uses
                 # one pins it to its emulation instead.
                 **pinned_environment(DEAD_END, Path(root.visible_path(work)) / "gcloud"),

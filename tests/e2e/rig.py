@@ -51,7 +51,7 @@ def oauth_server(provider: Provider, protected: ProtectedServer, **keys: Any) ->
         "Url": protected.url,
         "TokenEndpoint": provider.token_endpoint,
         "ClientId": "orthanc-post",
-        "ClientSecretEnv": "RIG_CLIENT_SECRET",
+        "ClientSecretEnv": "RIG_CLIENT_SECRET_VALUE",
         "Timeout": 120,
         **keys,
     }

@@ -406,7 +406,7 @@ def test_no_secret_even_when_the_provider_echoes_the_request(
             text=True,
             timeout=60,
             check=False,
-            env={**os.environ, "RIG_CLIENT_SECRET": CLIENT_SECRET},
+            env={**os.environ, "RIG_CLIENT_SECRET_VALUE": CLIENT_SECRET},
         )
         assert check.returncode == 1, check.stdout
         assert "echo: FAIL invalid_client: bad request: " in check.stdout

@@ -74,8 +74,8 @@ def broken_servers(
             "environment variable NOT_SET_ANYWHERE is not set",
         ),
         "empty-variable": (
-            server(ClientSecretEnv="EMPTY_SECRET"),
-            "environment variable EMPTY_SECRET is empty",
+            server(ClientSecretEnv="EMPTY_SECRET_VALUE"),
+            "environment variable EMPTY_SECRET_VALUE is empty",
         ),
         "missing-secret-file": (
             server(ClientSecretEnv=None, ClientSecretFile="/nonexistent"),
@@ -191,7 +191,9 @@ def test_bad_configurations(
     servers, dicomweb_servers, expected = broken_servers(provider, protected, tmp_path)
     assert len(expected) >= 30
     orthanc = start_orthanc_a(
-        servers=servers, DicomWeb={"Servers": dicomweb_servers}, env_extra={"EMPTY_SECRET": ""}
+        servers=servers,
+        DicomWeb={"Servers": dicomweb_servers},
+        env_extra={"EMPTY_SECRET_VALUE": ""},
     )
     client = client_for(orthanc)
     wait_authorized(client, GOOD)
@@ -226,7 +228,7 @@ def test_bad_configurations(
         text=True,
         timeout=120,
         check=False,
-        env={**os.environ, "RIG_CLIENT_SECRET": CLIENT_SECRET, "EMPTY_SECRET": ""},
+        env={**os.environ, "RIG_CLIENT_SECRET_VALUE": CLIENT_SECRET, "EMPTY_SECRET_VALUE": ""},
     )
     assert check.returncode == 2, check.stdout
     assert check.stdout.count("INVALID") == len(expected)

@@ -27,7 +27,7 @@ def run_check(
 ) -> subprocess.CompletedProcess[str]:
     path = tmp_path / "orthanc.json"
     path.write_text(config if isinstance(config, str) else json.dumps(config))
-    environ = {**os.environ, "DICOM_SECRET": CLIENT_SECRET, **(env or {})}
+    environ = {**os.environ, "DICOM_SECRET_VALUE": CLIENT_SECRET, **(env or {})}
     result = subprocess.run(
         [sys.executable, "-m", "orthanc_dicomweb_oauth", "check", str(path), *args],
         capture_output=True,
@@ -47,7 +47,7 @@ def oauth_config(server: HTTPServer, **servers: dict[str, Any]) -> dict[str, Any
         "Url": server.url_for("/dicom-web/"),
         "TokenEndpoint": server.url_for("/token"),
         "ClientId": "orthanc",
-        "ClientSecretEnv": "DICOM_SECRET",
+        "ClientSecretEnv": "DICOM_SECRET_VALUE",
     }
     return {
         "DicomWebOAuth": {"Servers": {name: {**base, **extra} for name, extra in servers.items()}}
@@ -81,8 +81,8 @@ def test_ok_in_text(token_server: HTTPServer, tmp_path: Path) -> None:
 
 def test_json_and_exit_codes(token_server: HTTPServer, tmp_path: Path) -> None:
     issue_jwt(token_server)
-    config = oauth_config(token_server, good={}, refused={"ClientSecretEnv": "WRONG_SECRET"})
-    result = run_check(config, tmp_path, "--json", env={"WRONG_SECRET": "not-it"})
+    config = oauth_config(token_server, good={}, refused={"ClientSecretEnv": "WRONG_SECRET_VALUE"})
+    result = run_check(config, tmp_path, "--json", env={"WRONG_SECRET_VALUE": "not-it"})
     assert result.returncode == 1
     document = json.loads(result.stdout)
     good, refused = document["servers"]["good"], document["servers"]["refused"]

@@ -45,7 +45,7 @@ def _modules_after_a_token(server: dict[str, Any], tmp_path: Path) -> set[str]:
         [sys.executable, "-c", FETCH_AND_LIST_MODULES, str(path)],
         capture_output=True,
         text=True,
-        env={**os.environ, "DICOM_SECRET": CLIENT_SECRET},
+        env={**os.environ, "DICOM_SECRET_VALUE": CLIENT_SECRET},
         timeout=60,
         check=False,
     )
@@ -74,7 +74,7 @@ def test_a_client_secret_loads_no_cryptography(
             "Url": token_answers.url_for("/dicom-web/"),
             "TokenEndpoint": token_answers.url_for("/token"),
             "ClientId": "orthanc",
-            "ClientSecretEnv": "DICOM_SECRET",
+            "ClientSecretEnv": "DICOM_SECRET_VALUE",
             "ClientAuthMethod": method,
         },
         tmp_path,

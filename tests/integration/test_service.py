@@ -20,7 +20,7 @@ from orthanc_dicomweb_oauth.dicomweb.service import (
     start_delays,
 )
 from orthanc_dicomweb_oauth.errors import QidoError
-from orthanc_dicomweb_oauth.orthanc.rest_api import handle
+from orthanc_dicomweb_oauth.orthanc.rest_api import handle, handle_ready
 
 from ..helpers import CLIENT_SECRET, FakeDicomWeb, FakeJobs, server_section, wait_for
 
@@ -112,6 +112,54 @@ def test_rest_answers(running: tuple[OAuthService, FakeDicomWeb, list[Any]]) -> 
     everything = json.dumps([handle(service, "GET", None, None, qido).body, tested.body])
     assert "service-token" not in everything
     assert CLIENT_SECRET not in everything
+
+
+def test_ready_only_when_every_server_is_authorized(token_server: HTTPServer) -> None:
+    token_server.expect_request("/token").respond_with_json(
+        {"access_token": "service-token", "token_type": "Bearer", "expires_in": 3600}
+    )
+    configuration = load_configuration(
+        {
+            "DicomWebOAuth": {
+                "Servers": {"remote": server_section(token_server.url_for("/token"))},
+                "CheckInterval": 0.2,
+            }
+        },
+        environ={},
+    )
+    dicomweb = FakeDicomWeb()
+    service = OAuthService(configuration, dicomweb, FakeJobs(), publish_metrics=lambda _: None)
+    before = handle_ready(service, "GET")
+    assert (before.status, before.body) == (
+        503,
+        {"Ready": False, "Reasons": {"remote": "no valid token (Pending)"}},
+    )
+    assert handle_ready(service, "POST").allowed == "GET"
+    service.start()
+    try:
+        wait_for("ready", lambda: handle_ready(service, "GET").status == 200)
+        assert handle_ready(service, "GET").body == {"Ready": True, "Servers": ["remote"]}
+        with dicomweb.lock:
+            dicomweb.refuse = True
+        wait_for("unready", lambda: handle_ready(service, "GET").status == 503)
+        assert handle_ready(service, "GET").body == {
+            "Ready": False,
+            "Reasons": {"remote": "cannot write the server definition: Bad request"},
+        }
+    finally:
+        assert service.stop()
+
+
+def test_an_invalid_server_is_a_reason_not_to_be_ready(
+    running: tuple[OAuthService, FakeDicomWeb, list[Any]],
+) -> None:
+    service, _, _ = running
+    answer = handle_ready(service, "GET")
+    assert answer.status == 503
+    assert answer.body is not None
+    assert list(answer.body["Reasons"]) == ["broken"]
+    assert answer.body["Reasons"]["broken"].startswith("invalid configuration: ")
+    assert "ClientId" in answer.body["Reasons"]["broken"]
 
 
 def test_metrics_are_published(running: tuple[OAuthService, FakeDicomWeb, list[Any]]) -> None:

@@ -25,7 +25,7 @@ def section(**overrides: Any) -> dict[str, Any]:
         "Url": URL,
         "TokenEndpoint": ENDPOINT,
         "ClientId": "client",
-        "ClientSecretEnv": "DICOM_SECRET",
+        "ClientSecretEnv": "DICOM_SECRET_VALUE",
     }
     values.update(overrides)
     return {key: value for key, value in values.items() if value is not None}
@@ -36,7 +36,7 @@ def load(
 ) -> LoadedConfiguration:
     return load_configuration(
         {"DicomWebOAuth": {"Servers": servers}, **orthanc},
-        environ={"DICOM_SECRET": CLIENT_SECRET} if environ is None else environ,
+        environ={"DICOM_SECRET_VALUE": CLIENT_SECRET} if environ is None else environ,
     )
 
 
@@ -201,7 +201,7 @@ def test_one_broken_server_leaves_the_others() -> None:
             "DicomWebOAuth.Servers.s.ClientId: String should have at least 1 character",
         ),
         (
-            {"s": section(ClientId=42)},
+            {"s": section(ClientId=True)},
             {},
             None,
             "DicomWebOAuth.Servers.s.ClientId: Input should be a valid string",
@@ -274,13 +274,15 @@ def test_one_broken_server_leaves_the_others() -> None:
             {"s": section()},
             {},
             {},
-            "DicomWebOAuth.Servers.s.ClientSecretEnv: environment variable DICOM_SECRET is not set",
+            "DicomWebOAuth.Servers.s.ClientSecretEnv: environment variable DICOM_SECRET_VALUE "
+            "is not set",
         ),
         (
             {"s": section()},
             {},
-            {"DICOM_SECRET": ""},
-            "DicomWebOAuth.Servers.s.ClientSecretEnv: environment variable DICOM_SECRET is empty",
+            {"DICOM_SECRET_VALUE": ""},
+            "DicomWebOAuth.Servers.s.ClientSecretEnv: environment variable DICOM_SECRET_VALUE "
+            "is empty",
         ),
         (
             {"s": section(ClientSecretEnv=None, ClientSecretFile="/nonexistent/secret")},
@@ -463,7 +465,7 @@ def test_servers_in_database_is_refused_unless_allowed() -> None:
             "DicomWebOAuth": {"Servers": servers, "AllowServersInDatabase": True},
             "DicomWeb": {"ServersInDatabase": True},
         },
-        environ={"DICOM_SECRET": CLIENT_SECRET},
+        environ={"DICOM_SECRET_VALUE": CLIENT_SECRET},
     )
     assert allowed.problems == ()
     assert set(allowed.servers) == {"s"}
@@ -479,10 +481,26 @@ def test_http_verbose_gives_a_warning() -> None:
     assert load({"s": section()}).warnings == ()
 
 
+def test_a_secret_variable_the_docker_image_would_print_gives_a_warning() -> None:
+    servers = {
+        "s": section(ClientSecretEnv="PACS_CLIENT_SECRET"),
+        "absent": section(ClientSecretEnv="NOT_SET_SECRET"),
+    }
+    loaded = load(servers, environ={"PACS_CLIENT_SECRET": CLIENT_SECRET})
+    assert loaded.warnings == (
+        "DicomWebOAuth.Servers.s.ClientSecretEnv: the environment variable PACS_CLIENT_SECRET "
+        "ends in _SECRET: the orthancteam/orthanc image takes its value as the name of a file "
+        "in /run/secrets and prints it when it starts with VERBOSE_STARTUP. Rename the "
+        "variable, or give the secret as a file with ClientSecretFile",
+    )
+    assert CLIENT_SECRET not in "".join(loaded.warnings)
+    assert load({"s": section()}).warnings == ()
+
+
 def test_check_interval() -> None:
     loaded = load_configuration(
         {"DicomWebOAuth": {"Servers": {"s": section()}, "CheckInterval": 5}},
-        environ={"DICOM_SECRET": CLIENT_SECRET},
+        environ={"DICOM_SECRET_VALUE": CLIENT_SECRET},
     )
     assert loaded.check_interval == 5
     assert load({"s": section()}).check_interval == 30
@@ -492,13 +510,13 @@ def test_resubmit_refused_jobs() -> None:
     assert load({"s": section()}).resubmit_refused_jobs is True
     loaded = load_configuration(
         {"DicomWebOAuth": {"Servers": {"s": section()}, "ResubmitRefusedJobs": False}},
-        environ={"DICOM_SECRET": CLIENT_SECRET},
+        environ={"DICOM_SECRET_VALUE": CLIENT_SECRET},
     )
     assert loaded.problems == ()
     assert loaded.resubmit_refused_jobs is False
     wrong = load_configuration(
         {"DicomWebOAuth": {"Servers": {"s": section()}, "ResubmitRefusedJobs": "sometimes"}},
-        environ={"DICOM_SECRET": CLIENT_SECRET},
+        environ={"DICOM_SECRET_VALUE": CLIENT_SECRET},
     )
     assert [problem.key for problem in wrong.problems] == ["DicomWebOAuth.ResubmitRefusedJobs"]
 

@@ -21,6 +21,7 @@ from .dicomweb_section import (
     dicomweb_servers,
     servers_in_database_refusal,
 )
+from .image_environment import secret_suffix_warnings
 from .schema import SECTION, OAuthSection, ServerSection
 from .schema_errors import schema_problems
 from .settings import (
@@ -56,7 +57,8 @@ def load_configuration(
             problems.extend(invalid.problems)
     if not section.servers:
         problems.append(ConfigurationProblem(f"{SECTION}.Servers", "no server is configured"))
-    return _loaded(section, servers, tuple(problems), _warnings(servers, orthanc))
+    warnings = (*_warnings(servers, orthanc), *secret_suffix_warnings(section.servers, environ))
+    return _loaded(section, servers, tuple(problems), warnings)
 
 
 def _loaded(

@@ -5,9 +5,9 @@ documentation. docs/configuration.md is generated from this module
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, StringConstraints
 
 from ..credentials.private_key import ALL_THUMBPRINT_HEADERS, AssertionAlgorithm, ThumbprintHeader
 
@@ -26,6 +26,16 @@ DICOMWEB_OPTION_KEYS = (
     "CertificateKeyPassword",
     "Pkcs11",
 )
+
+
+def _integer_as_text(value: Any) -> Any:
+    # The orthancteam/orthanc image turns an environment variable's value that reads as
+    # JSON into that JSON: ``..._CLIENT_ID=1234`` arrives as the number 1234.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+# A non-empty identifier that may be all digits.
+Identifier = Annotated[str, StringConstraints(min_length=1), BeforeValidator(_integer_as_text)]
 
 
 class _Keys(BaseModel):
@@ -109,10 +119,9 @@ class ServerSection(_Keys):
         "RFC 8414's `/.well-known/oauth-authorization-server`), which must name this issuer "
         "and support `ClientAuthMethod`.",
     )
-    client_id: str | None = Field(
+    client_id: Identifier | None = Field(
         default=None,
         alias="ClientId",
-        min_length=1,
         description="The client (application) id registered at the provider. Required with "
         "`TokenEndpoint` or `Issuer`.",
     )
@@ -196,10 +205,9 @@ class ServerSection(_Keys):
         description="`private_key_jwt`: the assertion's signing algorithm, `RS256`, `PS256` "
         "(both with an RSA key) or `ES256` (EC P-256 key).",
     )
-    client_key_id: str | None = Field(
+    client_key_id: Identifier | None = Field(
         default=None,
         alias="ClientKeyId",
-        min_length=1,
         description="`private_key_jwt`: the `kid` header of the assertion: the `kid` of the "
         "public key (JWK) registered at the provider, which picks the key with it when the "
         "client has several. Not sent when unset.",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..config.schema import SECTION
 from ..config.settings import LoadedConfiguration
 from ..errors import InvalidServerError, UnknownServerError
 from ..logs import LOGGER
@@ -144,6 +145,23 @@ class OAuthService:
             "Url": worker.settings.dicomweb_definition["Url"],
             **worker.source_description(),
         }
+
+    def unready(self) -> dict[str, str]:
+        """Why requests through the DICOMweb plugin would not be authorized now, by server
+        name (``DicomWebOAuth`` for the section as a whole); empty when every managed
+        server holds a valid token and its definition, written with it, is in the DICOMweb
+        plugin."""
+        reasons: dict[str, str] = {}
+        if self._configuration.general_problems():
+            reasons[SECTION] = "; ".join(self.general_errors())
+        for name in self._configuration.invalid_servers():
+            problems = self._configuration.problems_of(name)
+            reasons[name] = "invalid configuration: " + "; ".join(map(str, problems))
+        for name, worker in self._workers.items():
+            reason = worker.unready()
+            if reason is not None:
+                reasons[name] = reason
+        return dict(sorted(reasons.items()))
 
     def refresh(self, name: str) -> None:
         """A new token for the server now, written to the DICOMweb plugin. Raises

@@ -15,7 +15,7 @@ from ..config.settings import ServerSettings
 from ..errors import DicomWebApiError, TokenUnavailableError
 from ..logs import LOGGER
 from ..tokens.access_token import AccessToken
-from ..tokens.keeper import KeeperStatus
+from ..tokens.keeper import KeeperState, KeeperStatus
 from ..tokens.server_tokens import ServerTokens
 from .definition import authorized_definition, definition_drift
 
@@ -112,6 +112,19 @@ class ServerWorker:
         with self._lock:
             sync = SyncStatus(self._writes, self._restores, self._last_write, self._sync_error)
         return self._keeper.status(), sync
+
+    def unready(self) -> str | None:
+        """Why requests through this server would not be authorized now; None when the
+        definition holds a valid token."""
+        keeper, sync = self.status()
+        if keeper.state not in (KeeperState.VALID, KeeperState.DEGRADED):
+            detail = f": {keeper.last_error}" if keeper.last_error else ""
+            return f"no valid token ({keeper.state.value}){detail}"
+        if sync.last_sync_error is not None:
+            return sync.last_sync_error
+        if sync.definition_writes == 0:
+            return "the server definition is not written yet"
+        return None
 
     def step(self) -> float:
         """One round of the worker's thread: writes the definition when the token changed

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 ROUTE = "/dicomweb-oauth/servers"
+READY_ROUTE = "/dicomweb-oauth/ready"
 STARTUP_JOIN_TIMEOUT = 2.0
 
 _startup: threading.Thread | None = None
@@ -44,7 +45,7 @@ def register(install_change_callback: bool = True) -> None:
                 "already has one. Call register(install_change_callback=False) and forward "
                 "its calls to orthanc_dicomweb_oauth.on_change; no server is managed"
             )
-    for pattern in (ROUTE, f"{ROUTE}/([^/]+)", f"{ROUTE}/([^/]+)/([^/]+)"):
+    for pattern in (READY_ROUTE, ROUTE, f"{ROUTE}/([^/]+)", f"{ROUTE}/([^/]+)/([^/]+)"):
         orthanc.RegisterRestCallback(pattern, _rest_callback)
 
 

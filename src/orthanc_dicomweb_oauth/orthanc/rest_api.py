@@ -59,6 +59,17 @@ def handle(
         )
 
 
+def handle_ready(service: OAuthService, method: str) -> RestAnswer:
+    """``/dicomweb-oauth/ready``, for readiness probes and load balancers' health checks:
+    200 when every server can be reached authorized, 503 with the reasons otherwise."""
+    if method != "GET":
+        return RestAnswer(405, allowed="GET")
+    reasons = service.unready()
+    if reasons:
+        return RestAnswer(503, {"Ready": False, "Reasons": reasons})
+    return RestAnswer(200, {"Ready": True, "Servers": sorted(service.statuses())})
+
+
 def _refresh(service: OAuthService, name: str) -> RestAnswer:
     try:
         service.refresh(name)

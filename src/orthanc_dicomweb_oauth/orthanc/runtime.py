@@ -19,8 +19,8 @@ from ..logs import LOGGER
 from .dicomweb_client import OrthancDicomWebServers, qido_study_count
 from .job_client import OrthancJobsApi
 from .log_handler import OrthancLogHandler
-from .plugin import answer_starting, send_json_status
-from .rest_api import handle
+from .plugin import READY_ROUTE, answer_starting, send_json_status
+from .rest_api import handle, handle_ready
 
 _service: OAuthService | None = None
 
@@ -65,10 +65,13 @@ def answer_rest(output: Any, uri: str, **request: Any) -> None:
     if service is None:
         answer_starting(output)
         return
-    groups = list(request.get("groups") or ())
-    name = groups[0] if groups else None
-    action = groups[1] if len(groups) > 1 else None
-    answer = handle(service, request["method"], name, action, qido_study_count)
+    if uri == READY_ROUTE:
+        answer = handle_ready(service, request["method"])
+    else:
+        groups = list(request.get("groups") or ())
+        name = groups[0] if groups else None
+        action = groups[1] if len(groups) > 1 else None
+        answer = handle(service, request["method"], name, action, qido_study_count)
     if answer.allowed is not None:
         output.SendMethodNotAllowed(answer.allowed)
     elif answer.status == 200:
