@@ -29,7 +29,8 @@ bench: setup
 # writes the same figures to test-artifacts/reliability.md only.
 reliability: setup
 	$(PY) -m pytest tests/integration/test_fault_scenarios.py tests/e2e/test_reliability.py \
-		tests/e2e/test_recovery.py tests/e2e/test_healing.py --reliability-report docs/reliability.md
+		tests/e2e/test_recovery.py tests/e2e/test_healing.py tests/e2e/test_replicas.py \
+		--reliability-report docs/reliability.md
 
 docs: setup
 	$(PY) scripts/generate_configuration_reference.py > docs/configuration.md

@@ -109,10 +109,11 @@ class Service:
                 env=self.env,
                 preexec_fn=self._prepare_child,  # noqa: PLW1509 - no lock taken, before exec
             )
-        self.wait_until(
-            lambda: httpx2.get(self.ready_url, timeout=2).status_code in self.ready_statuses,
-            f"an answer from {self.ready_url}",
-        )
+        self.wait_until(self.is_ready, f"an answer from {self.ready_url}")
+
+    def is_ready(self) -> bool:
+        """Whether the service serves requests: ``ready_url`` answers as expected."""
+        return httpx2.get(self.ready_url, timeout=2).status_code in self.ready_statuses
 
     def _prepare_child(self) -> None:
         """Runs in the child process, just before it executes ``argv``."""
@@ -360,22 +361,29 @@ class ProtectedServer:
         self.orthanc.stop()
 
 
-NGINX_CONF = """
+# What every nginx of the rig has: in the foreground, its files under PREFIX, and the
+# start of its http block.
+NGINX_HEAD = """
 daemon off;
 worker_processes 1;
 pid PREFIX/nginx.pid;
 error_log PREFIX/error.log warn;
 events { worker_connections 512; }
 http {
-    # When each request ended (epoch, ms) and how long it took (s): the bench times
-    # transfers here.
-    log_format timed '$msec $request_time $request_method $status $uri';
-    access_log PREFIX/access.log timed;
     client_body_temp_path PREFIX/client_body;
     proxy_temp_path PREFIX/proxy;
     fastcgi_temp_path PREFIX/fastcgi;
     uwsgi_temp_path PREFIX/uwsgi;
     scgi_temp_path PREFIX/scgi;
+"""
+
+NGINX_CONF = (
+    NGINX_HEAD
+    + """
+    # When each request ended (epoch, ms) and how long it took (s): the bench times
+    # transfers here.
+    log_format timed '$msec $request_time $request_method $status $uri';
+    access_log PREFIX/access.log timed;
     server {
         listen 127.0.0.1:LISTEN_PORT;
         client_max_body_size 0;
@@ -400,3 +408,4 @@ http {
     }
 }
 """
+)

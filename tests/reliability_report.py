@@ -18,6 +18,7 @@ SECTIONS = (
     "A refused token healed",
     "Bad configurations",
     "Tampering and restarts",
+    "Several replicas",
     "Load and time",
 )
 

@@ -92,21 +92,19 @@ def test_the_official_image_s_way(
     installed, entry_script = image_way
     assert entry_script == IMAGE_ENTRY_SCRIPT
     root = installed.root
-    environment = image_environment(entry_script, provider.token_endpoint, protected.url)
-    configuration = configuration_from_environment(environment)
-    section = configuration["DicomWebOAuth"]
-    assert set(section["Servers"]) == {"Pacs", "pacs-eu"}
-    assert section["CheckInterval"] == 2
-    assert section["Servers"]["Pacs"]["Timeout"] == 120
-    legacy = {
+    environment = {
+        **image_environment(entry_script, provider.token_endpoint, protected.url),
         f"{SERVER_PREFIX}LEGACY__CLIENT_SECRET_ENV": SUFFIXED_VARIABLE,
         f"{SERVER_PREFIX}LEGACY__URL": protected.url,
         f"{SERVER_PREFIX}LEGACY__TOKEN_ENDPOINT": provider.token_endpoint,
         f"{SERVER_PREFIX}LEGACY__CLIENT_ID": "orthanc-post",
         SUFFIXED_VARIABLE: CLIENT_SECRET,
     }
-    environment.update(legacy)
     configuration = configuration_from_environment(environment)
+    section = configuration["DicomWebOAuth"]
+    assert set(section["Servers"]) == {"Pacs", "pacs-eu", "Legacy"}
+    assert section["CheckInterval"] == 2
+    assert section["Servers"]["Pacs"]["Timeout"] == 120
 
     work = root.work_dir(tmp_path)
     orthanc = Orthanc(

@@ -62,7 +62,7 @@ def broken_servers(
         ),
         "no-client-id": (server(ClientId=None), "ClientId: is required"),
         "empty-client-id": (server(ClientId=""), "ClientId: String should have at least 1"),
-        "number-client-id": (server(ClientId=42), "ClientId: Input should be a valid string"),
+        "boolean-client-id": (server(ClientId=True), "ClientId: Input should be a valid string"),
         "no-secret": (server(ClientSecretEnv=None), "exactly one of ClientSecret, "),
         "two-secrets": (server(ClientSecret="x"), "(found ClientSecret, ClientSecretEnv)"),
         "empty-literal-secret": (
