@@ -49,8 +49,10 @@ from .rig import (
 
 POSTGRESQL_INDEX_PLUGIN = PLUGINS / "libOrthancPostgreSQLIndex.so"
 REPLICAS = 3
-# Clients sending QIDO-RS through the balancer at once while a replica restarts.
+# Clients sending QIDO-RS through the balancer at once while a replica restarts, and
+# how many requests they send from the restart on before the test ends.
 TRAFFIC_THREADS = 4
+REQUESTS_AFTER_THE_RESTART = 20
 
 pytestmark = pytest.mark.skipif(
     server_binaries() is None or not POSTGRESQL_INDEX_PLUGIN.exists() or not CHROMIUM.exists(),
@@ -197,7 +199,6 @@ def test_replicas_share_the_database_but_not_their_tokens(
     # Only a request the killed replica had already taken may fail; none after the
     # restart, while the replica answers before its servers are authorized.
     assert set(restart.failed()) <= set(restart.in_flight_at_the_kill()), restart.failed()
-    assert len(restart.after_the_restart()) >= 20
     assert wait_authorized(clients[1])["TokenRequests"] == 1
 
     dump = postgresql.dump(database_of(request))
@@ -221,8 +222,8 @@ def test_replicas_share_the_database_but_not_their_tokens(
     )
     section.rows += [
         (
-            "QIDO-RS through the balancer, from 1 s before the kill to 2 s after the "
-            "replica is back",
+            "QIDO-RS through the balancer, from 1 s before the kill to the "
+            f"{REQUESTS_AFTER_THE_RESTART}th after the restart",
             f"{len(restart.requests)} sent, {len(restart.failed())} failed (in flight at "
             f"the kill: {len(restart.in_flight_at_the_kill())})",
         ),
@@ -329,7 +330,12 @@ def _kill_and_restart(replica: Orthanc, balancer: Balancer) -> RestartFigures:
             "the restarted replica back in the balancer",
             lambda: replica.name in balancer.ready_replicas(),
         )
-        time.sleep(2)
+        # However slow the machine, the balancer is seen at work after the restart.
+        wait_for(
+            f"{REQUESTS_AFTER_THE_RESTART} requests through the balancer since the restart",
+            lambda: len(figures.after_the_restart()) >= REQUESTS_AFTER_THE_RESTART,
+            timeout=120,
+        )
     finally:
         stop.set()
         for thread in traffic:

@@ -123,7 +123,8 @@ class ServerSection(_Keys):
         default=None,
         alias="ClientId",
         description="The client (application) id registered at the provider. Required with "
-        "`TokenEndpoint` or `Issuer`.",
+        "`TokenEndpoint` or `Issuer`. A number is taken as its digits (the orthancteam/orthanc "
+        "image turns `..._CLIENT_ID=1234` into one).",
     )
     client_secret: SecretStr | None = Field(
         default=None,
@@ -210,7 +211,7 @@ class ServerSection(_Keys):
         alias="ClientKeyId",
         description="`private_key_jwt`: the `kid` header of the assertion: the `kid` of the "
         "public key (JWK) registered at the provider, which picks the key with it when the "
-        "client has several. Not sent when unset.",
+        "client has several. Not sent when unset. A number is taken as its digits.",
     )
     client_certificate_file: str | None = Field(
         default=None,
