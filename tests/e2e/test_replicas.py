@@ -72,9 +72,11 @@ def database_of(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="module")
 def postgresql(log_dir: Path) -> Iterator[PostgreSQL]:
     server = PostgreSQL(log_dir)
-    server.start()
-    yield server
-    server.stop()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()  # removes its directory, even after a failed start
 
 
 @pytest.fixture
