@@ -4,7 +4,7 @@ has the same Orthanc, DICOMweb plugin, Python plugin and Python as image 26.8.1:
 - the plugin installed by the system's pip with ``--break-system-packages``, no virtual
   environment, as a derived image's ``RUN pip install`` does;
 - Orthanc's configuration generated from ``ORTHANC__...`` environment variables by the
-  rule the image documents, written here from its description (../shared notes): each
+  rule the image documents, written here from that description: each
   ``__``-separated part of the name is a key, each ``_``-separated word of it capitalized
   and the rest lower-cased; a value that reads as JSON is that JSON, otherwise text;
   ``ORTHANC_JSON`` is a whole document merged in; a name ending in ``_SECRET`` names a
