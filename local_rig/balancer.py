@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
@@ -21,19 +19,11 @@ CHECK_INTERVAL = 0.2
 READY_ROUTE = "/dicomweb-oauth/ready"
 
 
-@dataclass(frozen=True)
-class ReadinessChange:
-    at: float  # time.monotonic()
-    replica: str
-    ready: bool
-
-
 class Balancer:
     def __init__(self, work: Path, log_dir: Path, replicas: list[Orthanc]) -> None:
         self.replicas = replicas
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.changes: list[ReadinessChange] = []
         self._ready = {replica.name: False for replica in replicas}
         self._stop = threading.Event()
         self._checker = threading.Thread(target=self._check, name="balancer-checks", daemon=True)
@@ -68,7 +58,6 @@ class Balancer:
                     ready = _answers_ready(client, replica)
                     if ready != self._ready[replica.name]:
                         self._ready[replica.name] = ready
-                        self.changes.append(ReadinessChange(time.monotonic(), replica.name, ready))
                         changed = True
                 if changed:
                     self._write_upstream()
