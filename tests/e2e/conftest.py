@@ -169,6 +169,8 @@ def image_way(
 ) -> tuple[Installation, str]:
     """The sid chroot's Orthanc with the plugin installed the official image's way, and
     the entry script there (local_rig/image_way.py)."""
+    if IMAGE_SUITE not in _generations(request.config):
+        pytest.skip(f"--orthanc leaves out {IMAGE_SUITE}, the official image's generation")
     installed = _built(IMAGE_SUITE, request, installations)
     return installed, install_system_wide(installed, log_dir / "image-way-install.log")
 
