@@ -376,15 +376,15 @@ KIND_STEPS = (
     ("ClientAssertionFile", "import orthanc_dicomweb_oauth.credentials.assertion_file"),
     (
         "GoogleCredentials, a key file (google-auth, cryptography)",
-        "import orthanc_dicomweb_oauth.tokens.google",
+        "import orthanc_dicomweb_oauth.sources.google.source",
     ),
     (
         "GoogleCredentials, the metadata server (google-auth, cryptography, requests)",
-        "import orthanc_dicomweb_oauth.tokens.google, google.auth.compute_engine",
+        "import orthanc_dicomweb_oauth.sources.google.source, google.auth.compute_engine",
     ),
     (
         "AzureManagedIdentity (azure-identity, azure-core, msal, requests, cryptography)",
-        "from orthanc_dicomweb_oauth.tokens.azure_managed_identity import "
+        "from orthanc_dicomweb_oauth.sources.azure_managed_identity import "
         "ManagedIdentityCredential as M; M(_exclude_workload_identity_credential=True).close()",
     ),
 )

@@ -24,6 +24,7 @@ from typing import Any
 
 from .chroots import output_of, run_in
 from .installations import CHROOT_WHEELS, ENTRY, Installation
+from .services import AUDIENCE
 
 IMAGE_SUITE = "sid"
 SETTING_PREFIX = "ORTHANC__"
@@ -31,6 +32,41 @@ WHOLE_DOCUMENT = "ORTHANC_JSON"
 SECRET_FILE_SUFFIX = "_SECRET"
 SECRETS_DIR = "/run/secrets"
 SYSTEM_ENTRY_SCRIPT = "/usr/local/bin/orthanc-dicomweb-oauth"
+SECRET_NAME = "pacs-client-secret"
+# Where the image's pip puts the entry script (the compose file in the docs names it).
+IMAGE_ENTRY_SCRIPT = (
+    "/usr/local/lib/python3.14/dist-packages/orthanc_dicomweb_oauth/orthanc_entry/"
+    "dicomweb_oauth_plugin.py"
+)
+SERVER_PREFIX = "ORTHANC__DICOM_WEB_O_AUTH__SERVERS__"
+
+
+def image_environment(entry_script: str, token_endpoint: str, protected: str) -> dict[str, str]:
+    """What the compose file in docs/running.md sets, with the rig's addresses."""
+    pacs = f"{SERVER_PREFIX}PACS__"
+    return {
+        "ORTHANC__PYTHON_SCRIPT": entry_script,
+        "ORTHANC__DICOM_WEB__ENABLE": "true",
+        f"{pacs}URL": protected,
+        f"{pacs}TOKEN_ENDPOINT": token_endpoint,
+        f"{pacs}CLIENT_ID": "orthanc-post",
+        f"{pacs}CLIENT_SECRET_FILE": f"{SECRETS_DIR}/{SECRET_NAME}",
+        f"{pacs}TIMEOUT": "120",
+        "ORTHANC__DICOM_WEB_O_AUTH__CHECK_INTERVAL": "2",
+        # A lower-case name, or any key the rule cannot spell, goes in a JSON value.
+        "ORTHANC__DICOM_WEB_O_AUTH__SERVERS": json.dumps(
+            {
+                "pacs-eu": {
+                    "Url": protected,
+                    "TokenEndpoint": token_endpoint,
+                    "ClientId": "orthanc-basic",
+                    "ClientAuthMethod": "client_secret_basic",
+                    "ClientSecretFile": f"{SECRETS_DIR}/{SECRET_NAME}",
+                    "TokenRequestParameters": {"audience": AUDIENCE},
+                }
+            }
+        ),
+    }
 
 
 def key_of(word_group: str) -> str:

@@ -13,8 +13,8 @@ from pydantic_core import PydanticUndefined
 
 from orthanc_dicomweb_oauth.config.schema import OAuthSection, ServerSection
 from orthanc_dicomweb_oauth.credentials.private_key import ASSERTION_LIFETIME
+from orthanc_dicomweb_oauth.sources.lifetime import MAX_TRUSTED_LIFETIME
 from orthanc_dicomweb_oauth.tokens.schedule import REFRESH_JITTER
-from orthanc_dicomweb_oauth.tokens.token_response import MAX_TRUSTED_LIFETIME
 
 JSON_TYPES: dict[Any, str] = {
     str: "string",

@@ -22,9 +22,10 @@ from joserfc import jwt
 from joserfc.jwk import OctKey
 
 from orthanc_dicomweb_oauth.config.loader import load_configuration
-from orthanc_dicomweb_oauth.config.settings import ClientCredentialsSettings, ServerSettings
+from orthanc_dicomweb_oauth.config.settings import ServerSettings
 from orthanc_dicomweb_oauth.errors import DicomWebApiError, TokenRequestError
-from orthanc_dicomweb_oauth.tokens.access_token import AccessToken
+from orthanc_dicomweb_oauth.sources.access_token import AccessToken
+from orthanc_dicomweb_oauth.sources.settings import ClientCredentialsSettings
 
 # Distinctive values: tests search captured output for them.
 CLIENT_SECRET = "s3cr3t+/:%&=Zq9-LEAKCHECK-é"

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from local_rig.client_keys import write_client_key
+from local_rig.image_way import IMAGE_ENTRY_SCRIPT, image_environment
 from orthanc_dicomweb_oauth.config.loader import load_configuration
-from tests.e2e.test_image_way import IMAGE_ENTRY_SCRIPT, image_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]

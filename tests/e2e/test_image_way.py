@@ -6,7 +6,6 @@ the same variables (tests/test_docs.py compares them)."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +14,17 @@ import pytest
 
 from local_rig.chroots import OrthancRoot
 from local_rig.dicom_samples import study_instance
-from local_rig.image_way import SECRETS_DIR, configuration_from_environment
+from local_rig.image_way import (
+    IMAGE_ENTRY_SCRIPT,
+    SECRET_NAME,
+    SECRETS_DIR,
+    SERVER_PREFIX,
+    configuration_from_environment,
+    image_environment,
+)
 from local_rig.installations import Installation
 from local_rig.services import (
     ADMIN,
-    AUDIENCE,
     CLIENT_SECRET,
     Orthanc,
     ProtectedServer,
@@ -29,44 +34,9 @@ from local_rig.services import (
 
 from .rig import b_study_uids, client_for, upload, wait_authorized
 
-SECRET_NAME = "pacs-client-secret"
-# Where the image's pip puts the entry script (the compose file in the docs names it).
-IMAGE_ENTRY_SCRIPT = (
-    "/usr/local/lib/python3.14/dist-packages/orthanc_dicomweb_oauth/orthanc_entry/"
-    "dicomweb_oauth_plugin.py"
-)
-SERVER_PREFIX = "ORTHANC__DICOM_WEB_O_AUTH__SERVERS__"
 # Not a setting: read by the server below through ClientSecretEnv, to show the warning a
 # name ending in _SECRET gets.
 SUFFIXED_VARIABLE = "LEGACY_CLIENT_SECRET"
-
-
-def image_environment(entry_script: str, token_endpoint: str, protected: str) -> dict[str, str]:
-    """What the compose file in docs/running.md sets, with the rig's addresses."""
-    pacs = f"{SERVER_PREFIX}PACS__"
-    return {
-        "ORTHANC__PYTHON_SCRIPT": entry_script,
-        "ORTHANC__DICOM_WEB__ENABLE": "true",
-        f"{pacs}URL": protected,
-        f"{pacs}TOKEN_ENDPOINT": token_endpoint,
-        f"{pacs}CLIENT_ID": "orthanc-post",
-        f"{pacs}CLIENT_SECRET_FILE": f"{SECRETS_DIR}/{SECRET_NAME}",
-        f"{pacs}TIMEOUT": "120",
-        "ORTHANC__DICOM_WEB_O_AUTH__CHECK_INTERVAL": "2",
-        # A lower-case name, or any key the rule cannot spell, goes in a JSON value.
-        "ORTHANC__DICOM_WEB_O_AUTH__SERVERS": json.dumps(
-            {
-                "pacs-eu": {
-                    "Url": protected,
-                    "TokenEndpoint": token_endpoint,
-                    "ClientId": "orthanc-basic",
-                    "ClientAuthMethod": "client_secret_basic",
-                    "ClientSecretFile": f"{SECRETS_DIR}/{SECRET_NAME}",
-                    "TokenRequestParameters": {"audience": AUDIENCE},
-                }
-            }
-        ),
-    }
 
 
 @pytest.fixture

@@ -29,9 +29,10 @@ from local_rig.cloud_emulations import (
 from local_rig.services import free_port
 from orthanc_dicomweb_oauth.config.loader import load_configuration
 from orthanc_dicomweb_oauth.config.settings import LoadedConfiguration
+from orthanc_dicomweb_oauth.descriptions import source_fields
 from orthanc_dicomweb_oauth.errors import TokenRequestError
+from orthanc_dicomweb_oauth.sources.base import TokenSource
 from orthanc_dicomweb_oauth.tokens.server_tokens import token_source
-from orthanc_dicomweb_oauth.tokens.source import TokenSource
 
 from ..helpers import make_jwt
 
@@ -73,7 +74,7 @@ def test_a_service_account_key(cloud: CloudEmulation) -> None:
     assert 295 <= lifetime <= 300
     assertion = jose_jwt.decode(cloud.last["/google/token"]["assertion"], _public(cloud))
     assert assertion.claims["scope"] == "https://www.googleapis.com/auth/cloud-platform"
-    credential = source.description()["Credential"]
+    credential = source_fields(source.description())["Credential"]
     assert credential == {
         "Kind": "GoogleCredentials",
         "Type": "service_account",
@@ -96,7 +97,7 @@ def test_default_is_the_file_of_google_application_credentials(cloud: CloudEmula
     fetched(source)
     assertion = jose_jwt.decode(cloud.last["/google/token"]["assertion"], _public(cloud))
     assert assertion.claims["scope"] == "https://www.googleapis.com/auth/healthcare"
-    assert source.description()["Credential"]["File"] == path
+    assert source_fields(source.description())["Credential"]["File"] == path
 
 
 def test_default_without_a_file_is_the_metadata_server(cloud: CloudEmulation) -> None:
@@ -107,12 +108,12 @@ def test_default_without_a_file_is_the_metadata_server(cloud: CloudEmulation) ->
         before + 1
     )
     assert 295 <= lifetime <= 300
-    assert source.description()["Credential"] == {
+    assert source_fields(source.description())["Credential"] == {
         "Kind": "GoogleCredentials",
         "Type": "metadata server",
         "Identity": METADATA_ACCOUNT,
     }
-    assert source.description()["TokenEndpoint"] == cloud.url
+    assert source_fields(source.description())["TokenEndpoint"] == cloud.url
 
 
 def test_an_external_account_exchanges_its_subject_token(cloud: CloudEmulation) -> None:
@@ -126,7 +127,7 @@ def test_an_external_account_exchanges_its_subject_token(cloud: CloudEmulation) 
         before[0] + 1,
         before[1] + 1,
     )
-    assert source.description()["Credential"]["Identity"] == IMPERSONATED
+    assert source_fields(source.description())["Credential"]["Identity"] == IMPERSONATED
 
 
 def test_an_impersonated_service_account(cloud: CloudEmulation) -> None:
@@ -138,7 +139,7 @@ def test_an_impersonated_service_account(cloud: CloudEmulation) -> None:
         before[1] + 1,
     )
     assert 290 <= lifetime <= 300
-    assert source.description()["Credential"]["Identity"] == IMPERSONATED
+    assert source_fields(source.description())["Credential"]["Identity"] == IMPERSONATED
 
 
 def test_a_refused_key_is_said_with_the_provider_s_words(cloud: CloudEmulation) -> None:
@@ -169,7 +170,7 @@ def test_azure_imds_system_assigned(cloud: CloudEmulation) -> None:
     )
     assert "client_id" not in cloud.last["/metadata/identity/oauth2/token"]
     assert 295 <= lifetime <= 300
-    credential = source.description()["Credential"]
+    credential = source_fields(source.description())["Credential"]
     assert credential["Environment"] == "IMDS"
     assert credential["Identity"] == "system-assigned"
 
@@ -196,7 +197,7 @@ def test_azure_app_service(cloud: CloudEmulation, monkeypatch: pytest.MonkeyPatc
     assert cloud.requests["/azure/app-service"] == before + 1
     assert cloud.last["/azure/app-service"]["resource"] == "https://dicom.healthcareapis.azure.com"
     assert 295 <= lifetime <= 300
-    assert source.description()["Credential"]["Environment"] == "App Service"
+    assert source_fields(source.description())["Credential"]["Environment"] == "App Service"
 
     monkeypatch.setenv("IDENTITY_HEADER", "a-wrong-header-value")
     with pytest.raises(TokenRequestError) as refused:
@@ -229,14 +230,14 @@ def test_the_assertion_file_is_read_again_at_each_request(cloud: CloudEmulation)
         cloud.assertion_file(rotated)  # as kubelet rotates it
         source.fetch()
         assert cloud.last["/assertion/token"]["client_assertion"] == rotated
-        credential = source.description()["Credential"]
+        credential = source_fields(source.description())["Credential"]
         assert credential["Kind"] == "ClientAssertionFile"
         assert (credential["Issuer"], credential["Subject"]) == (
             "https://kubernetes.default.svc",
             "system:sa:b",
         )
         assert "ExpiresAt" in credential
-        assert rotated not in json.dumps(source.description())
+        assert rotated not in json.dumps(source_fields(source.description()))
     finally:
         source.close()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from pytest_httpserver import HTTPServer
 
 from orthanc_dicomweb_oauth.cli.main import run_check
-from orthanc_dicomweb_oauth.tokens.client_credentials import ClientCredentialsSource
+from orthanc_dicomweb_oauth.sources.client_credentials.grant import ClientCredentialsSource
 
 from ..helpers import CLIENT_SECRET, client_credentials_settings, server_section
 

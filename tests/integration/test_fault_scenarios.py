@@ -22,7 +22,7 @@ from werkzeug import Request, Response
 from local_rig.cloud_emulations import ASSERTION_CLIENT_ID, CloudEmulation
 from orthanc_dicomweb_oauth.config.loader import load_configuration
 from orthanc_dicomweb_oauth.errors import TokenUnavailableError
-from orthanc_dicomweb_oauth.tokens.access_token import AccessToken
+from orthanc_dicomweb_oauth.sources.access_token import AccessToken
 from orthanc_dicomweb_oauth.tokens.keeper import KeeperState, TokenKeeper
 from orthanc_dicomweb_oauth.tokens.server_tokens import create_server_tokens
 

@@ -14,7 +14,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from orthanc_dicomweb_oauth.errors import TokenUnavailableError
-from orthanc_dicomweb_oauth.tokens.access_token import AccessToken
+from orthanc_dicomweb_oauth.sources.access_token import AccessToken
 from orthanc_dicomweb_oauth.tokens.keeper import KeeperState
 from orthanc_dicomweb_oauth.tokens.server_tokens import create_server_tokens
 

@@ -19,7 +19,7 @@ from werkzeug import Request, Response
 from local_rig.client_keys import ClientKeyFiles, write_client_key
 from orthanc_dicomweb_oauth.credentials.private_key import ASSERTION_LIFETIME
 from orthanc_dicomweb_oauth.errors import TokenRequestError
-from orthanc_dicomweb_oauth.tokens.client_credentials import ClientCredentialsSource
+from orthanc_dicomweb_oauth.sources.client_credentials.grant import ClientCredentialsSource
 
 from ..helpers import CLIENT_ID, client_credentials_settings
 

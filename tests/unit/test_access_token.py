@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from joserfc.errors import JoseError
 from joserfc.jws import extract_compact
 
-from orthanc_dicomweb_oauth.tokens.access_token import read_jwt_claims
+from orthanc_dicomweb_oauth.sources.access_token import read_jwt_claims
 
 from ..helpers import make_jwt
 

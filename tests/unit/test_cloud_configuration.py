@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from orthanc_dicomweb_oauth.config.loader import load_configuration
-from orthanc_dicomweb_oauth.config.settings import (
+from orthanc_dicomweb_oauth.config.settings import LoadedConfiguration
+from orthanc_dicomweb_oauth.sources.settings import (
     AzureManagedIdentitySettings,
     ClientCredentialsSettings,
     GoogleSettings,
-    LoadedConfiguration,
 )
 
 PATH = "DicomWebOAuth.Servers.s"

@@ -12,7 +12,8 @@ from urllib.parse import parse_qs
 import pytest
 
 from orthanc_dicomweb_oauth.config.loader import load_configuration
-from orthanc_dicomweb_oauth.config.settings import ClientCredentialsSettings, LoadedConfiguration
+from orthanc_dicomweb_oauth.config.settings import LoadedConfiguration
+from orthanc_dicomweb_oauth.sources.settings import ClientCredentialsSettings
 
 from ..helpers import CLIENT_SECRET
 

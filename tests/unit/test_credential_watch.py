@@ -5,13 +5,13 @@ secret before the plugin looked at the file."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import pytest
 
 from orthanc_dicomweb_oauth.credentials.base import CredentialChange
+from orthanc_dicomweb_oauth.descriptions import CredentialDescription, SourceDescription
 from orthanc_dicomweb_oauth.errors import CredentialError, TokenRequestError
-from orthanc_dicomweb_oauth.tokens.access_token import AccessToken
+from orthanc_dicomweb_oauth.sources.access_token import AccessToken
 from orthanc_dicomweb_oauth.tokens.credential_watch import CredentialWatch
 
 REFUSED = TokenRequestError(
@@ -43,11 +43,8 @@ class FakeSource:
 
     def close(self) -> None: ...
 
-    def description(self) -> dict[str, Any]:
-        return {}
-
-    def check_lines(self) -> list[str]:
-        return []
+    def description(self) -> SourceDescription:
+        return SourceDescription(None, CredentialDescription("Fake"))
 
 
 TOKEN = AccessToken("new", 300, "expires_in")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from orthanc_dicomweb_oauth.dicomweb.definition import authorized_definition, definition_drift
-from orthanc_dicomweb_oauth.tokens.access_token import AccessToken
+from orthanc_dicomweb_oauth.sources.access_token import AccessToken
 
 BASE = {"Url": "https://dicom.example/v2/", "HttpHeaders": {"X-Site": "north"}, "Timeout": 60}
 

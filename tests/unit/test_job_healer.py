@@ -11,7 +11,7 @@ import pytest
 from orthanc_dicomweb_oauth.dicomweb.failed_job import FailedJob, JobKind
 from orthanc_dicomweb_oauth.dicomweb.job_healer import REFRESH_INTERVAL, RefusedJobHealer
 from orthanc_dicomweb_oauth.errors import TokenRequestError, TokenUnavailableError
-from orthanc_dicomweb_oauth.tokens.access_token import AccessToken
+from orthanc_dicomweb_oauth.sources.access_token import AccessToken
 
 from ..helpers import Clock, FakeJobs, wait_for
 

@@ -12,7 +12,7 @@ import pytest
 
 from orthanc_dicomweb_oauth.config.settings import RefreshSettings
 from orthanc_dicomweb_oauth.errors import TokenRequestError, TokenUnavailableError
-from orthanc_dicomweb_oauth.tokens.access_token import AccessToken
+from orthanc_dicomweb_oauth.sources.access_token import AccessToken
 from orthanc_dicomweb_oauth.tokens.keeper import KeeperState, TokenKeeper
 from orthanc_dicomweb_oauth.tokens.schedule import Schedule
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from orthanc_dicomweb_oauth.errors import TokenRequestError
-from orthanc_dicomweb_oauth.tokens.discovery import (
+from orthanc_dicomweb_oauth.sources.client_credentials.discovery import (
     discover_token_endpoint,
     metadata_urls,
     token_endpoint_from_metadata,

@@ -37,7 +37,11 @@ def test_orthanc_s_start_loads_only_the_registration() -> None:
     )
     answer = json.loads(result.stdout)
     loaded = {name for name in answer["loaded"] if not name.startswith("_")}
-    glue = {"orthanc_dicomweb_oauth.orthanc", "orthanc_dicomweb_oauth.orthanc.plugin"}
+    glue = {
+        "orthanc_dicomweb_oauth.orthanc",
+        "orthanc_dicomweb_oauth.orthanc.plugin",
+        "orthanc_dicomweb_oauth.orthanc.routes",
+    }
     assert loaded <= {"orthanc_dicomweb_oauth", *glue}, loaded
     assert "orthanc_dicomweb_oauth.orthanc.plugin" in loaded
     assert answer["registered"][0] == "change"

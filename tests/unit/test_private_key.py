@@ -18,11 +18,13 @@ from pydantic import SecretStr
 
 from local_rig.client_keys import ClientKeyFiles, write_client_key
 from orthanc_dicomweb_oauth.config.loader import load_configuration
-from orthanc_dicomweb_oauth.config.settings import ClientCredentialsSettings, LoadedConfiguration
+from orthanc_dicomweb_oauth.config.settings import LoadedConfiguration
+from orthanc_dicomweb_oauth.credentials import key_loader
 from orthanc_dicomweb_oauth.credentials.base import ClientCredential
-from orthanc_dicomweb_oauth.credentials.key_loader import load_private_key
-from orthanc_dicomweb_oauth.credentials.private_key import PrivateKey
+from orthanc_dicomweb_oauth.credentials.private_key import PrivateKey, PrivateKeySettings
+from orthanc_dicomweb_oauth.descriptions import credential_fields
 from orthanc_dicomweb_oauth.errors import CredentialError
+from orthanc_dicomweb_oauth.sources.settings import ClientCredentialsSettings
 
 PATH = "DicomWebOAuth.Servers.s"
 
@@ -39,12 +41,14 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ClientKeyFiles]:
 
 
 def load_key(files: ClientKeyFiles, algorithm: Any = "RS256", **options: Any) -> PrivateKey:
-    return load_private_key(
+    return key_loader.signing_key(
         SecretStr(files.private_key_pem()),
-        algorithm,
-        options.get("key_id"),
-        options.get("certificate"),
-        options.get("thumbprints", ["x5t#S256", "x5t"]),
+        PrivateKeySettings(
+            algorithm=algorithm,
+            key_id=options.get("key_id"),
+            certificate_file=options.get("certificate"),
+            thumbprint_headers=options.get("thumbprints", ["x5t#S256", "x5t"]),
+        ),
     )
 
 
@@ -75,7 +79,7 @@ def test_keys_that_fit_their_algorithm(
     signing_key = load_key(keys[kind], algorithm, key_id="k-1")
     assert signing_key.signing_algorithm == algorithm
     assert assertion_header(signing_key) == {"kid": "k-1"}
-    assert signing_key.public_description() == {
+    assert credential_fields(signing_key.description()) == {
         "Kind": "PrivateKey",
         "Algorithm": algorithm,
         "KeyId": "k-1",
@@ -106,7 +110,7 @@ def test_keys_that_do_not_fit(
 
 def test_not_a_key() -> None:
     with pytest.raises(CredentialError, match=r"is not a PEM private key"):
-        load_private_key(SecretStr("not a key"), "RS256", None, None, ["x5t#S256"])
+        key_loader.signing_key(SecretStr("not a key"), PrivateKeySettings("RS256"))
 
 
 def test_an_encrypted_key_is_refused_with_the_way_out(tmp_path: Path) -> None:
@@ -117,7 +121,7 @@ def test_an_encrypted_key_is_refused_with_the_way_out(tmp_path: Path) -> None:
         check=True,
     )
     with pytest.raises(CredentialError, match=r"the private key is encrypted: .*openssl pkey"):
-        load_private_key(SecretStr(encrypted.read_text()), "RS256", None, None, ["x5t"])
+        key_loader.signing_key(SecretStr(encrypted.read_text()), PrivateKeySettings("RS256"))
 
 
 def test_thumbprints_of_the_certificate(keys: dict[str, ClientKeyFiles]) -> None:
@@ -133,7 +137,7 @@ def test_thumbprints_of_the_certificate(keys: dict[str, ClientKeyFiles]) -> None
         "x5t": thumbprint(hashes.SHA1()),  # noqa: S303 - the header Entra ID reads
         "kid": "k",
     }
-    assert signing_key.public_description()[
+    assert credential_fields(signing_key.description())[
         "CertificateNotAfter"
     ] == certificate.not_valid_after_utc.isoformat(timespec="seconds")
     only_sha256 = load_key(files, certificate=str(files.certificate), thumbprints=["x5t#S256"])

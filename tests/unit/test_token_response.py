@@ -11,12 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orthanc_dicomweb_oauth.errors import TokenRequestError
-from orthanc_dicomweb_oauth.tokens.access_token import AccessToken
-from orthanc_dicomweb_oauth.tokens.token_response import (
-    MAX_TRUSTED_LIFETIME,
+from orthanc_dicomweb_oauth.sources.access_token import AccessToken
+from orthanc_dicomweb_oauth.sources.client_credentials.token_response import (
     TokenHttpAnswer,
     parse_token_answer,
 )
+from orthanc_dicomweb_oauth.sources.lifetime import MAX_TRUSTED_LIFETIME
 
 from ..helpers import CLIENT_SECRET, make_jwt
 

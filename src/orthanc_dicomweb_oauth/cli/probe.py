@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import httpx2
 
 from ..redaction import sanitize_external_text
-from ..tokens.access_token import AccessToken
+from ..sources.access_token import AccessToken
 
 PROBE_TIMEOUT = 30.0
 

@@ -8,6 +8,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from .. import keys
+from ..credentials import private_key
+from ..descriptions import CredentialDescription, credential_fields, iso
 from ..errors import ConfigurationProblem
 from .check import ServerCheck
 
@@ -79,7 +82,7 @@ def print_json(
                 "error": result.error,
                 "lifetime_source": result.lifetime_source,
                 "client_auth_method": result.client_auth_method,
-                "credential": result.credential,
+                "credential": credential_fields(result.description.credential),
                 "discovered_token_endpoint": result.discovered_token_endpoint,
                 "claims": result.claims,
                 "notes": list(result.notes),
@@ -107,8 +110,49 @@ def _say(out: TextIO, line: str) -> None:
 
 
 def _print_credential(result: ServerCheck, out: TextIO) -> None:
-    for line in result.credential_lines:
+    for line in credential_lines(result.description.credential):
         _say(out, f"  {line}")
+
+
+def credential_lines(credential: CredentialDescription) -> list[str]:
+    """What identifies the credential, as lines of the text output."""
+    match credential.kind:
+        case private_key.KIND:
+            return _private_key_lines(credential)
+        case keys.CLIENT_ASSERTION_FILE:
+            if credential.error is not None:
+                return [f"client assertion: {credential.error}"]
+            said = ", ".join(
+                f"{word} {value}"
+                for word, value in (
+                    ("issuer", credential.issuer),
+                    ("subject", credential.subject),
+                    ("expires", credential.expires_at and iso(credential.expires_at)),
+                )
+                if value is not None
+            )
+            return [f"client assertion: {said}"]
+        case keys.GOOGLE_CREDENTIALS:
+            return [f"Google {credential.type}: {credential.identity}"]
+        case keys.AZURE_MANAGED_IDENTITY:
+            client_id = f", client id {credential.client_id}" if credential.client_id else ""
+            return [
+                f"Azure managed identity ({credential.environment}): "
+                f"{credential.identity}{client_id}"
+            ]
+    return []
+
+
+def _private_key_lines(credential: CredentialDescription) -> list[str]:
+    key_id = f"key id {credential.key_id}" if credential.key_id is not None else "no key id"
+    lines = [f"client key: {credential.algorithm}, {key_id}"]
+    certificate = credential.certificate
+    if certificate is not None:
+        lines.append(
+            f"certificate: thumbprint {certificate.thumbprint}, valid until "
+            f"{iso(certificate.not_after)}, sent as {', '.join(certificate.headers)}"
+        )
+    return lines
 
 
 def _claim_text(claim: str, value: Any) -> str:

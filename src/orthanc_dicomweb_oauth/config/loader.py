@@ -8,12 +8,13 @@ definition), which the ``DicomWebOAuth`` section extends.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
+from .. import keys
 from ..errors import ConfigurationProblem, InvalidServerError
 from .dicomweb_section import (
     dicomweb_base,
@@ -22,7 +23,7 @@ from .dicomweb_section import (
     servers_in_database_refusal,
 )
 from .image_environment import secret_suffix_warnings
-from .schema import SECTION, OAuthSection, ServerSection
+from .schema import OAuthSection, ServerSection
 from .schema_errors import schema_problems
 from .settings import (
     LoadedConfiguration,
@@ -33,17 +34,20 @@ from .token_choice import token_settings
 
 
 def load_configuration(
-    orthanc: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    orthanc: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> LoadedConfiguration:
     """Validates the ``DicomWebOAuth`` section of Orthanc's whole configuration and reads
-    the credentials (their files are watched afterwards)."""
+    the credentials (their files are watched afterwards); ``now`` tells which warnings are
+    due (a certificate about to expire)."""
     environ = os.environ if environ is None else environ
-    if SECTION not in orthanc:
-        return LoadedConfiguration({}, (ConfigurationProblem(SECTION, "section is missing"),))
+    if keys.SECTION not in orthanc:
+        return LoadedConfiguration({}, (ConfigurationProblem(keys.SECTION, "section is missing"),))
     try:
-        section = OAuthSection.model_validate(orthanc[SECTION])
+        section = OAuthSection.model_validate(orthanc[keys.SECTION])
     except ValidationError as error:
-        return LoadedConfiguration({}, tuple(schema_problems(error, SECTION, OAuthSection)))
+        return LoadedConfiguration({}, tuple(schema_problems(error, keys.SECTION, OAuthSection)))
 
     bases, problems = dicomweb_servers(orthanc)
     refusal = servers_in_database_refusal(orthanc, section)
@@ -56,8 +60,13 @@ def load_configuration(
         except InvalidServerError as invalid:
             problems.extend(invalid.problems)
     if not section.servers:
-        problems.append(ConfigurationProblem(f"{SECTION}.Servers", "no server is configured"))
-    warnings = (*_warnings(servers, orthanc), *secret_suffix_warnings(section.servers, environ))
+        problems.append(
+            ConfigurationProblem(f"{keys.SECTION}.{keys.SERVERS}", "no server is configured")
+        )
+    warnings = (
+        *_warnings(servers, orthanc, now()),
+        *secret_suffix_warnings(section.servers, environ),
+    )
     return _loaded(section, servers, tuple(problems), warnings)
 
 
@@ -84,13 +93,13 @@ def _server(
     orthanc: Mapping[str, Any],
     environ: Mapping[str, str],
 ) -> ServerSettings:
-    path = f"{SECTION}.Servers.{name}"
+    path = f"{keys.SECTION}.{keys.SERVERS}.{name}"
     if not name.strip():
         raise InvalidServerError(
             name, [ConfigurationProblem(path, "a server name cannot be empty", name)]
         )
     try:
-        keys = ServerSection.model_validate(raw)
+        section = ServerSection.model_validate(raw)
     except ValidationError as error:
         raise InvalidServerError(name, schema_problems(error, path, ServerSection, name)) from None
 
@@ -98,37 +107,38 @@ def _server(
     base = dicomweb_base(name, dicomweb_server, problems)
     if problems:
         raise InvalidServerError(name, problems)
-    definition = dicomweb_definition(name, keys, base, problems)
-    tokens = token_settings(name, keys, orthanc, environ, problems)
+    definition = dicomweb_definition(name, section, base, problems)
+    tokens = token_settings(name, section, orthanc, environ, problems)
     if problems or tokens is None:
         raise InvalidServerError(name, problems)
     return ServerSettings(
         name=name,
         tokens=tokens,
         refresh=RefreshSettings(
-            margin_ratio=keys.refresh_margin_ratio,
-            minimum_margin=keys.minimum_refresh_margin,
-            retry_initial_delay=keys.retry_initial_delay,
-            retry_max_delay=max(keys.retry_max_delay, keys.retry_initial_delay),
+            margin_ratio=section.refresh_margin_ratio,
+            minimum_margin=section.minimum_refresh_margin,
+            retry_initial_delay=section.retry_initial_delay,
+            retry_max_delay=max(section.retry_max_delay, section.retry_initial_delay),
             retry_max_delay_without_token=max(
-                keys.retry_max_delay_without_token, keys.retry_initial_delay
+                section.retry_max_delay_without_token, section.retry_initial_delay
             ),
-            permanent_error_retry_delay=keys.permanent_error_retry_delay,
+            permanent_error_retry_delay=section.permanent_error_retry_delay,
         ),
         dicomweb_definition=definition,
     )
 
 
-def _warnings(servers: Mapping[str, ServerSettings], orthanc: Mapping[str, Any]) -> tuple[str, ...]:
-    now = datetime.now(UTC)
+def _warnings(
+    servers: Mapping[str, ServerSettings], orthanc: Mapping[str, Any], now: datetime
+) -> tuple[str, ...]:
     warnings = [
-        f"{SECTION}.Servers.{name}.{warning.key}: {warning.message}"
+        f"{keys.SECTION}.{keys.SERVERS}.{name}.{warning.key}: {warning.message}"
         for name, settings in servers.items()
         for warning in settings.tokens.credential_warnings(now)
     ]
-    if orthanc.get("HttpVerbose") is True:
+    if orthanc.get(keys.HTTP_VERBOSE) is True:
         warnings.append(
-            "HttpVerbose is true: Orthanc's HTTP client logs the Authorization headers it sends, "
-            "bearer tokens included"
+            f"{keys.HTTP_VERBOSE} is true: Orthanc's HTTP client logs the Authorization headers "
+            "it sends, bearer tokens included"
         )
     return tuple(warnings)

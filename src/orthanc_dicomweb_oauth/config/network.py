@@ -7,34 +7,37 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .. import keys
+from ..sources.settings import HttpSettings
 from .schema import ServerSection
-from .settings import HttpSettings
 
 DEFAULT_TOKEN_REQUEST_TIMEOUT = 30.0
 
 
-def http_settings(keys: ServerSection, orthanc: Mapping[str, Any]) -> HttpSettings:
-    ca = keys.token_endpoint_ca_certificates or _orthanc_string(orthanc, "HttpsCACertificates")
-    verify = keys.token_endpoint_verify_peer
+def http_settings(section: ServerSection, orthanc: Mapping[str, Any]) -> HttpSettings:
+    ca = section.token_endpoint_ca_certificates or _orthanc_string(
+        orthanc, keys.HTTPS_CA_CERTIFICATES
+    )
+    verify = section.token_endpoint_verify_peer
     if verify is None:
-        verify = orthanc.get("HttpsVerifyPeers") is not False
-    proxy = keys.token_endpoint_proxy
+        verify = orthanc.get(keys.HTTPS_VERIFY_PEERS) is not False
+    proxy = section.token_endpoint_proxy
     if proxy is None:
-        proxy = _orthanc_string(orthanc, "HttpProxy")
-    timeout = keys.token_request_timeout
+        proxy = _orthanc_string(orthanc, keys.HTTP_PROXY)
+    timeout = section.token_request_timeout
     if timeout is None:
         timeout = _orthanc_http_timeout(orthanc) or DEFAULT_TOKEN_REQUEST_TIMEOUT
     return HttpSettings(
         ca_certificates=ca,
         verify_peer=verify,
         proxy=proxy or None,
-        connect_timeout=keys.token_request_connect_timeout,
+        connect_timeout=section.token_request_connect_timeout,
         read_timeout=timeout,
     )
 
 
 def _orthanc_http_timeout(orthanc: Mapping[str, Any]) -> float | None:
-    value = orthanc.get("HttpTimeout")
+    value = orthanc.get(keys.HTTP_TIMEOUT)
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return float(value)
     return None

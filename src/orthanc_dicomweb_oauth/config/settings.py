@@ -5,70 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from ..credentials.base import ClientCredential, CredentialWarning
-from ..credentials.google_file import GoogleCredentialsFile
 from ..errors import ConfigurationProblem
-
-
-@dataclass(frozen=True)
-class HttpSettings:
-    """How a server's token requests reach their endpoint."""
-
-    ca_certificates: str | None
-    verify_peer: bool
-    proxy: str | None
-    connect_timeout: float
-    read_timeout: float
-
-
-@dataclass(frozen=True)
-class ClientCredentialsSettings:
-    """Tokens from the OAuth2 client-credentials grant at a provider's token endpoint."""
-
-    url: str | None  # None: discovered from the issuer's metadata
-    issuer: str | None
-    client_id: str
-    credential: ClientCredential
-    scope: str | None
-    extra_parameters: Mapping[str, str]
-    default_token_lifetime: float
-    allow_insecure_http: bool
-    http: HttpSettings
-
-    def credential_warnings(self, now: datetime) -> list[CredentialWarning]:
-        return self.credential.warnings(now)
-
-
-@dataclass(frozen=True)
-class GoogleSettings:
-    """Tokens from Google for a service account's key, an external account or an
-    impersonated service account (``file``), or from the metadata server (None)."""
-
-    file: GoogleCredentialsFile | None
-    scope: str
-    allow_insecure_http: bool
-    http: HttpSettings
-
-    def credential_warnings(self, now: datetime) -> list[CredentialWarning]:
-        return []
-
-
-@dataclass(frozen=True)
-class AzureManagedIdentitySettings:
-    """Tokens from the Azure managed identity of the machine Orthanc runs on."""
-
-    client_id: str | None  # a user-assigned identity's; None: the system-assigned one
-    scope: str
-    http: HttpSettings
-
-    def credential_warnings(self, now: datetime) -> list[CredentialWarning]:
-        return []
-
-
-TokenSettings = ClientCredentialsSettings | GoogleSettings | AzureManagedIdentitySettings
+from ..sources.settings import TokenSettings
 
 
 @dataclass(frozen=True)

@@ -6,22 +6,30 @@ rotates the file."""
 from __future__ import annotations
 
 import time
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from datetime import UTC, datetime
 
 from authlib.common.urls import add_params_to_qs
 
+from ..descriptions import CredentialDescription
 from ..errors import CredentialError
+from ..keys import CLIENT_ASSERTION_FILE as KEY
 from ..unverified_jwt import JsonValue, jwt_parts
 from .base import ASSERTION_TYPE, ClientCredential
 from .secret_sources import read_credential_file
 
-KEY = "ClientAssertionFile"
+
+def open_assertion_file(path: str) -> ClientAssertionFile:
+    """The assertion file, checked: there, readable and not empty."""
+    assertion = ClientAssertionFile(path)
+    assertion.read()
+    return assertion
 
 
 class ClientAssertionFile(ClientCredential):
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, wall_clock: Callable[[], float] = time.time) -> None:
         self._path = path
+        self._wall_clock = wall_clock
 
     @property
     def auth_method(self) -> str:
@@ -40,7 +48,7 @@ class ClientAssertionFile(ClientCredential):
         assertion = self.read()
         _, claims = self._jwt(assertion)
         expiry = _number(claims.get("exp"))
-        if expiry is not None and expiry <= time.time():
+        if expiry is not None and expiry <= self._wall_clock():
             raise CredentialError(
                 f"file {self._path} holds a JWT that expired at {_iso(expiry)}: whatever "
                 "writes it (kubelet, for a projected service-account token) has stopped "
@@ -69,37 +77,22 @@ class ClientAssertionFile(ClientCredential):
         except CredentialError:
             return ()
 
-    def public_description(self) -> dict[str, str]:
+    def description(self) -> CredentialDescription:
         """The file, and who the assertion says the client is, until when: its claims,
         never the assertion."""
-        description = {"Kind": KEY, "File": self._path}
         try:
             _, claims = self._jwt()
         except CredentialError as error:
-            return {**description, "Error": str(error)}
-        for claim, name in (("iss", "Issuer"), ("sub", "Subject"), ("aud", "Audience")):
-            value = claims.get(claim)
-            if isinstance(value, str):
-                description[name] = value
+            return CredentialDescription(KEY, file=self._path, error=str(error))
         expiry = _number(claims.get("exp"))
-        if expiry is not None:
-            description["ExpiresAt"] = _iso(expiry)
-        return description
-
-    def check_lines(self) -> list[str]:
-        description = self.public_description()
-        if "Error" in description:
-            return [f"client assertion: {description['Error']}"]
-        said = ", ".join(
-            f"{word} {description[name]}"
-            for name, word in (
-                ("Issuer", "issuer"),
-                ("Subject", "subject"),
-                ("ExpiresAt", "expires"),
-            )
-            if name in description
+        return CredentialDescription(
+            KEY,
+            file=self._path,
+            issuer=_text(claims.get("iss")),
+            subject=_text(claims.get("sub")),
+            audience=_text(claims.get("aud")),
+            expires_at=None if expiry is None else datetime.fromtimestamp(expiry, UTC),
         )
-        return [f"client assertion: {said}"]
 
     def _jwt(
         self, assertion: str | None = None
@@ -115,6 +108,10 @@ class ClientAssertionFile(ClientCredential):
 
 def _number(value: JsonValue) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _text(value: JsonValue) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _iso(seconds: float) -> str:

@@ -2,8 +2,10 @@
 
 Each kind of credential is a module of this folder implementing ``ClientCredential``: it
 adds its proof to a token request, names the values that must never be shown, and
-describes itself with public facts only. The code that requests tokens, the status and
-``check`` use this interface and never ask which kind they hold.
+describes itself with public facts only. It also builds itself from its settings (a
+function of its module), so that the configuration only chooses the kind. The code that
+requests tokens, the status and ``check`` use this interface and never ask which kind they
+hold.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from abc import ABC, abstractmethod
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
+
+from ..descriptions import CredentialDescription
 
 # The client_assertion_type of a JWT that authenticates the client (RFC 7523 §2.2).
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -62,13 +66,9 @@ class ClientCredential(ABC):
         return None
 
     @abstractmethod
-    def public_description(self) -> dict[str, str]:
-        """What the credential is (``Kind``) and what identifies it at the provider, for
-        the status and ``check --json``: public values only."""
-
-    def check_lines(self) -> list[str]:
-        """The same facts as lines of ``check``'s text output."""
-        return []
+    def description(self) -> CredentialDescription:
+        """What the credential is and what identifies it at the provider: public values
+        only."""
 
     def warnings(self, now: datetime) -> list[CredentialWarning]:
         """What will stop working soon, as of ``now``."""

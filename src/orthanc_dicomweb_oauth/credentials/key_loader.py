@@ -1,6 +1,7 @@
-"""Loads a client's private key (and certificate) for private_key_jwt, checked once at
-start: the key fits the algorithm, and the optional certificate (Entra ID's certificate
-credentials) belongs to the key. Errors describe the key, never show it.
+"""Loads a client's private key (and certificate) for private_key_jwt, from an environment
+variable or a file, the files read again when they change; checked at each load: the key
+fits the algorithm, and the optional certificate (Entra ID's certificate credentials)
+belongs to the key. Errors describe the key, never show it.
 
 Imported only for servers that use private_key_jwt: cryptography and joserfc cost Orthanc
 some 7 MiB.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -19,20 +20,41 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc.jwk import ECKey, RSAKey
 from pydantic import SecretStr
 
+from .. import keys
 from ..errors import CredentialError
-from .private_key import CERTIFICATE_KEY, AssertionAlgorithm, PrivateKey, ThumbprintHeader
-from .secret_sources import read_credential_bytes
+from .base import ClientCredential
+from .private_key import AssertionAlgorithm, PrivateKey, PrivateKeySettings
+from .reloading import watched_credential
+from .secret_sources import read_credential_bytes, secret_from_environment, secret_from_file
 
 MINIMUM_RSA_BITS = 2048
 
 
-def load_private_key(
-    pem: SecretStr,
-    algorithm: AssertionAlgorithm,
-    key_id: str | None,
-    certificate_file: str | None,
-    thumbprint_headers: Sequence[ThumbprintHeader],
-) -> PrivateKey:
+def load_private_key(settings: PrivateKeySettings, environ: Mapping[str, str]) -> ClientCredential:
+    """The key where the settings say, checked; raises CredentialError naming the key."""
+
+    def load() -> ClientCredential:
+        if settings.variable is not None:
+            pem = secret_from_environment(settings.variable, environ)
+        elif settings.file is not None:
+            pem = secret_from_file(settings.file)
+        else:
+            raise CredentialError("is required")
+        return signing_key(pem, settings)
+
+    files = [
+        (key, path)
+        for key, path in (
+            (keys.CLIENT_PRIVATE_KEY_FILE, settings.file),
+            (keys.CLIENT_CERTIFICATE_FILE, settings.certificate_file),
+        )
+        if path is not None
+    ]
+    return watched_credential(load, files, settings.key)
+
+
+def signing_key(pem: SecretStr, settings: PrivateKeySettings) -> PrivateKey:
+    algorithm, certificate_file = settings.algorithm, settings.certificate_file
     private_key = _private_key(pem)
     _check_fits(private_key, algorithm)
     thumbprints: dict[str, str] = {}
@@ -43,7 +65,9 @@ def load_private_key(
         _check_belongs(certificate, private_key, certificate_file)
         der = certificate.public_bytes(serialization.Encoding.DER)
         digests = {"x5t#S256": hashlib.sha256(der), "x5t": hashlib.sha1(der)}  # noqa: S324
-        thumbprints = {name: _base64url(digests[name].digest()) for name in thumbprint_headers}
+        thumbprints = {
+            name: _base64url(digests[name].digest()) for name in settings.thumbprint_headers
+        }
         sha1_hex = digests["x5t"].hexdigest().upper()
         not_after = certificate.not_valid_after_utc
     pem_bytes = pem.get_secret_value().encode()
@@ -53,7 +77,7 @@ def load_private_key(
     return PrivateKey(
         key,
         algorithm=algorithm,
-        key_id=key_id,
+        key_id=settings.key_id,
         thumbprints=thumbprints,
         certificate_thumbprint=sha1_hex,
         certificate_not_after=not_after,
@@ -96,13 +120,13 @@ def _describe(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
 
 
 def _certificate(path: str) -> x509.Certificate:
-    data = read_credential_bytes(path, key=CERTIFICATE_KEY)
+    data = read_credential_bytes(path, key=keys.CLIENT_CERTIFICATE_FILE)
     try:
         return x509.load_pem_x509_certificate(data)
     except ValueError:
         raise CredentialError(
             f"file {path} is not a PEM certificate (-----BEGIN CERTIFICATE-----)",
-            key=CERTIFICATE_KEY,
+            key=keys.CLIENT_CERTIFICATE_FILE,
         ) from None
 
 
@@ -122,7 +146,7 @@ def _check_belongs(
         raise CredentialError(
             f"the certificate in {path} is not the private key's: the provider would not "
             "find the key the assertion is signed with",
-            key=CERTIFICATE_KEY,
+            key=keys.CLIENT_CERTIFICATE_FILE,
         )
 
 

@@ -1,6 +1,7 @@
 """A private key the client signs a JWT assertion with at each token request
 (``private_key_jwt``, RFC 7523 §2.2), with the public values that identify it at the
-provider. ``key_loader`` reads and checks it at start.
+provider. ``key_loader`` reads and checks it, from an environment variable or a file (with
+its certificate, read again when they change).
 
 Nothing here imports cryptography or joserfc at module level: Orthanc loads them only for
 servers that use private_key_jwt.
@@ -8,12 +9,15 @@ servers that use private_key_jwt.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from authlib.common.urls import add_params_to_qs
 
+from .. import keys
+from ..descriptions import CertificateDescription, CredentialDescription
 from .base import ASSERTION_TYPE, ClientCredential, CredentialWarning
 
 if TYPE_CHECKING:
@@ -26,7 +30,29 @@ ALL_THUMBPRINT_HEADERS: tuple[ThumbprintHeader, ...] = ("x5t#S256", "x5t")
 # is soon useless (Entra ID accepts up to 10 minutes).
 ASSERTION_LIFETIME = 60
 CERTIFICATE_EXPIRY_WARNING = timedelta(days=30)
-CERTIFICATE_KEY = "ClientCertificateFile"
+KIND = "PrivateKey"
+
+
+@dataclass(frozen=True)
+class PrivateKeySettings:
+    """Where the key is (exactly one of ``variable``, ClientPrivateKeyEnv, and ``file``,
+    ClientPrivateKeyFile), how the assertion names it, and its certificate."""
+
+    algorithm: AssertionAlgorithm
+    key_id: str | None = None
+    variable: str | None = None
+    file: str | None = None
+    certificate_file: str | None = None
+    thumbprint_headers: Sequence[ThumbprintHeader] = ALL_THUMBPRINT_HEADERS
+
+    @property
+    def key(self) -> str:
+        """The configuration key the key is read from."""
+        return (
+            keys.CLIENT_PRIVATE_KEY_ENV
+            if self.variable is not None
+            else keys.CLIENT_PRIVATE_KEY_FILE
+        )
 
 
 class PrivateKey(ClientCredential):
@@ -90,29 +116,15 @@ class PrivateKey(ClientCredential):
             header["kid"] = self._key_id
         return header
 
-    def public_description(self) -> dict[str, str]:
-        description: dict[str, str] = {"Kind": "PrivateKey", "Algorithm": self._algorithm}
-        if self._key_id is not None:
-            description["KeyId"] = self._key_id
+    def description(self) -> CredentialDescription:
+        certificate = None
         if self._certificate_thumbprint is not None and self._certificate_not_after is not None:
-            description["CertificateThumbprint"] = self._certificate_thumbprint
-            description["CertificateNotAfter"] = self._certificate_not_after.isoformat(
-                timespec="seconds"
+            certificate = CertificateDescription(
+                self._certificate_thumbprint, self._certificate_not_after, tuple(self._thumbprints)
             )
-            description["ThumbprintHeaders"] = ", ".join(self._thumbprints)
-        return description
-
-    def check_lines(self) -> list[str]:
-        key_id = f"key id {self._key_id}" if self._key_id is not None else "no key id"
-        lines = [f"client key: {self._algorithm}, {key_id}"]
-        description = self.public_description()
-        if "CertificateThumbprint" in description:
-            lines.append(
-                f"certificate: thumbprint {description['CertificateThumbprint']}, valid until "
-                f"{description['CertificateNotAfter']}, sent as "
-                f"{description['ThumbprintHeaders']}"
-            )
-        return lines
+        return CredentialDescription(
+            KIND, algorithm=self._algorithm, key_id=self._key_id, certificate=certificate
+        )
 
     def warnings(self, now: datetime) -> list[CredentialWarning]:
         not_after = self._certificate_not_after
@@ -122,7 +134,7 @@ class PrivateKey(ClientCredential):
         state = "expired on" if not_after <= now else "expires on"
         return [
             CredentialWarning(
-                CERTIFICATE_KEY,
+                keys.CLIENT_CERTIFICATE_FILE,
                 f"the certificate {state} {when}: upload a new one to the provider and "
                 "configure it",
             )

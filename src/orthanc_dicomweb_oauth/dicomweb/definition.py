@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..tokens.access_token import AccessToken
+from ..sources.access_token import AccessToken
 
 AUTHORIZATION = "Authorization"
 

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from ..errors import DicomWebApiError, DicomWebOAuthError, TokenUnavailableError
 from ..logs import LOGGER
-from ..tokens.access_token import AccessToken
+from ..sources.access_token import AccessToken
 from .failed_job import FailedJob, JobKind
 
 # At most one refresh per server in this many seconds, however many jobs fail.

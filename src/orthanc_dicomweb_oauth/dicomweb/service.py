@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..config.schema import SECTION
 from ..config.settings import LoadedConfiguration
+from ..descriptions import iso, source_fields
 from ..errors import InvalidServerError, UnknownServerError
+from ..keys import SECTION
 from ..logs import LOGGER
-from ..tokens.access_token import LifetimeSource
+from ..sources.access_token import LifetimeSource
 from ..tokens.keeper import KeeperState
 from ..tokens.server_tokens import create_server_tokens
 from .job_healer import OrthancJobs, RefusedJobHealer
@@ -47,10 +48,13 @@ class OAuthService:
         configuration: LoadedConfiguration,
         dicomweb: DicomWebServers,
         jobs: OrthancJobs,
+        *,
         publish_metrics: Callable[[Mapping[str, float]], None],
         logger: logging.Logger = LOGGER,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._configuration = configuration
+        self._clock = clock
         self._logger = logger
         self._publish_metrics = publish_metrics
         self._stopping = threading.Event()
@@ -89,21 +93,21 @@ class OAuthService:
             )
 
     def stop(self) -> bool:
-        started = time.monotonic()
+        started = self._clock()
         self._stopping.set()
         for worker in self._workers.values():
             worker.request_stop()
         self._healer.request_stop()
-        end = time.monotonic() + STOP_TIMEOUT
+        end = self._clock() + STOP_TIMEOUT
         # Every thread is joined, even after one that did not end in time.
         threads: list[ServerWorker | RefusedJobHealer] = [*self._workers.values(), self._healer]
-        joined = [thread.join(max(0.0, end - time.monotonic())) for thread in threads]
+        joined = [thread.join(max(0.0, end - self._clock())) for thread in threads]
         stopped = all(joined)
         if self._metrics_thread.ident is not None:
-            self._metrics_thread.join(max(0.0, end - time.monotonic()))
+            self._metrics_thread.join(max(0.0, end - self._clock()))
             stopped = stopped and not self._metrics_thread.is_alive()
         if stopped:
-            self._logger.info("stopped: all threads ended in %.2f s", time.monotonic() - started)
+            self._logger.info("stopped: all threads ended in %.2f s", self._clock() - started)
         else:
             self._logger.warning("a token request was still running when Orthanc stopped")
         return stopped
@@ -143,7 +147,7 @@ class OAuthService:
             "LastDefinitionWrite": _iso(sync.last_write),
             "LastDefinitionError": sync.last_sync_error,
             "Url": worker.settings.dicomweb_definition["Url"],
-            **worker.source_description(),
+            **source_fields(worker.source_description()),
         }
 
     def unready(self) -> dict[str, str]:
@@ -231,4 +235,4 @@ def _seconds(value: float | None) -> int | None:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat(timespec="seconds")
+    return None if moment is None else iso(moment)

@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ..config.settings import ServerSettings
+from ..descriptions import SourceDescription
 from ..errors import DicomWebApiError, TokenUnavailableError
 from ..logs import LOGGER
-from ..tokens.access_token import AccessToken
+from ..sources.access_token import AccessToken
 from ..tokens.keeper import KeeperState, KeeperStatus
 from ..tokens.server_tokens import ServerTokens
 from .definition import authorized_definition, definition_drift
@@ -54,6 +55,7 @@ class ServerWorker:
         credential_check_interval: float = CREDENTIAL_CHECK_INTERVAL,
         logger: logging.Logger = LOGGER,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self._keeper = tokens.keeper
@@ -64,6 +66,7 @@ class ServerWorker:
         self._start_delay = start_delay
         self._logger = logger
         self._clock = clock
+        self._wall_clock = wall_clock
         self._stop = threading.Event()
         self._lock = threading.Lock()  # one definition write at a time
         self._thread = threading.Thread(
@@ -81,7 +84,7 @@ class ServerWorker:
     def name(self) -> str:
         return self.settings.name
 
-    def source_description(self) -> dict[str, Any]:
+    def source_description(self) -> SourceDescription:
         """Where the server's tokens come from, and with which identity: public facts."""
         return self._tokens.source.description()
 
@@ -186,7 +189,7 @@ class ServerWorker:
             first = self._written is None
             self._written = token
             self._writes += 1
-            self._last_write = datetime.now(UTC)
+            self._last_write = datetime.fromtimestamp(self._wall_clock(), UTC)
             recovered = self._sync_error is not None
             self._sync_error = None
             if drift is not None:

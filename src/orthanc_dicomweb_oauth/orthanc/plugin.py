@@ -1,12 +1,15 @@
 """The Orthanc glue's entry: registers the plugin's callbacks while Orthanc starts, and
 answers HTTP 503 until the runtime is up. Orthanc's start waits for this module only,
-which imports nothing but ``orthanc``; the work (configuration, token requests, REST
-answers) is in ``runtime``, imported on ORTHANC_STARTED in a thread of its own.
+which imports nothing but ``orthanc`` and ``routes``; the work (configuration, token
+requests, REST answers) is in ``runtime``, imported on ORTHANC_STARTED in a thread of its
+own.
 """
 
 from __future__ import annotations
 
 import orthanc
+
+from .routes import PATTERNS, answer_starting
 
 # Even typing and threading are imported only for the type checker or after the start:
 # each costs Orthanc's start a few milliseconds.
@@ -16,8 +19,6 @@ if TYPE_CHECKING:
     from types import ModuleType
     from typing import Any
 
-ROUTE = "/dicomweb-oauth/servers"
-READY_ROUTE = "/dicomweb-oauth/ready"
 STARTUP_JOIN_TIMEOUT = 2.0
 
 _startup: threading.Thread | None = None
@@ -45,7 +46,7 @@ def register(install_change_callback: bool = True) -> None:
                 "already has one. Call register(install_change_callback=False) and forward "
                 "its calls to orthanc_dicomweb_oauth.on_change; no server is managed"
             )
-    for pattern in (READY_ROUTE, ROUTE, f"{ROUTE}/([^/]+)", f"{ROUTE}/([^/]+)/([^/]+)"):
+    for pattern in PATTERNS:
         orthanc.RegisterRestCallback(pattern, _rest_callback)
 
 
@@ -91,23 +92,3 @@ def _rest_callback(output: Any, uri: str, **request: Any) -> None:
         answer_starting(output)
         return
     runtime.answer_rest(output, uri, **request)
-
-
-def answer_starting(output: Any) -> None:
-    """HTTP 503 while no server is managed: the start is under way, or it failed."""
-    send_json_status(output, 503, '{\n  "Error": "starting"\n}')
-
-
-# Differences between the Python plugin's versions, handled here and only here.
-
-
-def send_json_status(output: Any, status: int, text: str) -> None:
-    """An HTTP status with a JSON body. The Python plugin 4.0 (Orthanc 1.10) takes the body
-    as a str and its length; 5.0 and later take the body alone. Each rejects the other's
-    arguments with a TypeError before sending anything. ``text`` is ASCII: its length is
-    its size in bytes."""
-    output.SetHttpHeader("Content-Type", "application/json")
-    try:
-        output.SendHttpStatus(status, text)
-    except TypeError:
-        output.SendHttpStatus(status, text, len(text))

@@ -19,8 +19,8 @@ from ..logs import LOGGER
 from .dicomweb_client import OrthancDicomWebServers, qido_study_count
 from .job_client import OrthancJobsApi
 from .log_handler import OrthancLogHandler
-from .plugin import READY_ROUTE, answer_starting, send_json_status
 from .rest_api import handle, handle_ready
+from .routes import READY_ROUTE, answer_starting, send_json_status
 
 _service: OAuthService | None = None
 

@@ -1,2 +1,3 @@
-"""Getting and keeping tokens: one token request (the grant, through Authlib on httpx2),
-the provider's answer read, and the keeper that caches, refreshes and retries."""
+"""Keeping a server's tokens: the keeper that caches, refreshes one request at a time and
+retries on a schedule, the watch on its credential files, and their assembly with the
+server's source."""

@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 
 from ..errors import CredentialError, TokenRequestError
-from .access_token import AccessToken
-from .source import TokenSource
+from ..sources.access_token import AccessToken
+from ..sources.base import TokenSource
 
 # Answers after which the client's credential files are read again, and the request
 # retried at once if they changed: the provider may know the new secret or key already.

@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from ..errors import TokenRequestCancelledError, TokenRequestError, TokenUnavailableError
 from ..logs import LOGGER
-from .access_token import AccessToken, LifetimeSource
+from ..sources.access_token import AccessToken, LifetimeSource
 from .schedule import Schedule
 
 

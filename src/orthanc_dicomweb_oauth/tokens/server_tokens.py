@@ -9,19 +9,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..config.settings import (
+from ..config.settings import ServerSettings
+from ..logs import LOGGER
+from ..sources.base import TokenSource
+from ..sources.client_credentials.grant import ClientCredentialsSource
+from ..sources.settings import (
     AzureManagedIdentitySettings,
     ClientCredentialsSettings,
     GoogleSettings,
-    ServerSettings,
     TokenSettings,
 )
-from ..logs import LOGGER
-from .client_credentials import ClientCredentialsSource
 from .credential_watch import CredentialWatch
 from .keeper import TokenKeeper
 from .schedule import Schedule
-from .source import TokenSource
 
 # Callers waiting for a token give up this long after the request's own timeouts.
 WAIT_GRACE_SECONDS = 5.0
@@ -63,10 +63,12 @@ def token_source(settings: TokenSettings) -> TokenSource:
         case ClientCredentialsSettings():
             return ClientCredentialsSource(settings)
         case GoogleSettings():
-            from .google import GoogleSource  # noqa: PLC0415
+            from ..sources.google.source import GoogleSource  # noqa: PLC0415
 
             return GoogleSource(settings)
         case AzureManagedIdentitySettings():
-            from .azure_managed_identity import AzureManagedIdentitySource  # noqa: PLC0415
+            from ..sources.azure_managed_identity import (  # noqa: PLC0415
+                AzureManagedIdentitySource,
+            )
 
             return AzureManagedIdentitySource(settings)

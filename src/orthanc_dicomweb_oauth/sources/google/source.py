@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
@@ -19,25 +21,25 @@ import google.auth.exceptions
 from google.auth import aws, identity_pool, impersonated_credentials, pluggable
 from google.oauth2 import service_account
 
-from ..config.settings import GoogleSettings
-from ..config.url_policy import url_problem
-from ..credentials.base import CredentialChange
-from ..credentials.google_file import (
+from ...credentials.base import CredentialChange
+from ...credentials.reloading import FileBacked
+from ...descriptions import CredentialDescription, SourceDescription
+from ...errors import CredentialError, TokenRequestCancelledError, TokenRequestError
+from ...keys import GOOGLE_CREDENTIALS as KIND
+from ...redaction import sanitize_external_text
+from ..access_token import AccessToken
+from ..http_client import TokenHttpClient
+from ..lifetime import token_until
+from ..settings import GoogleSettings
+from ..transient import status_is_transient
+from .credentials_file import (
     EXTERNAL_ACCOUNT,
     SERVICE_ACCOUNT,
     GoogleCredentialsFile,
     read_google_credentials_file,
 )
-from ..credentials.watched_file import WatchedFile
-from ..errors import CredentialError, TokenRequestCancelledError, TokenRequestError
-from ..redaction import sanitize_external_text
-from .access_token import AccessToken
-from .google_transport import HttpClientRequest
-from .http_client import TokenHttpClient
-from .source import cloud_description
-from .token_response import access_token_until
+from .transport import HttpClientRequest
 
-KIND = "GoogleCredentials"
 METADATA_SERVER = "the metadata server"
 # google-auth retries the metadata server up to five times within a refresh and logs a
 # warning at each attempt: the keeper says once what happened instead.
@@ -50,11 +52,13 @@ class GoogleSource:
     """Requests Google tokens for one server. Not meant for concurrent calls: the
     TokenKeeper lets one request out at a time."""
 
-    def __init__(self, settings: GoogleSettings) -> None:
+    def __init__(
+        self, settings: GoogleSettings, wall_clock: Callable[[], float] = time.time
+    ) -> None:
         self._settings = settings
+        self._wall_clock = wall_clock
         # The credentials file, read again when it changes (None: the metadata server).
-        self._file = settings.file
-        self._watched = None if settings.file is None else WatchedFile(settings.file.path)
+        self._file = None if settings.file is None else _watched(settings.file, settings)
         self._credentials: google.auth.credentials.Credentials | None = None
         self._http: TokenHttpClient | None = None
         self._closed = False
@@ -76,39 +80,32 @@ class GoogleSource:
             raise TokenRequestError("Google issued no token and no expiry", transient=True)
         # ``expiry`` is naive UTC; ``valid`` would count a token expired 3 min 45 s early.
         expires_at = credentials.expiry.replace(tzinfo=UTC).timestamp()
-        return access_token_until(credentials.token, expires_at)
+        return token_until(credentials.token, expires_at, self._wall_clock)
 
-    def description(self) -> dict[str, Any]:
-        file = self._file
-        credential: dict[str, str] = {"Kind": KIND}
+    def description(self) -> SourceDescription:
+        file = self._current_file()
         if file is None:
-            credential["Type"] = "metadata server"
             identity = getattr(self._credentials, "service_account_email", "default")
-            credential["Identity"] = identity if isinstance(identity, str) else "default"
-            endpoint = _metadata_root()
-        else:
-            credential.update({"Type": file.type, "File": file.path, "Identity": file.identity})
-            endpoint = file.urls[0]
-        return cloud_description(endpoint, credential)
-
-    def check_lines(self) -> list[str]:
-        credential = self.description()["Credential"]
-        return [f"Google {credential['Type']}: {credential['Identity']}"]
+            return SourceDescription(
+                _metadata_root(),
+                CredentialDescription(
+                    KIND,
+                    type="metadata server",
+                    identity=identity if isinstance(identity, str) else "default",
+                ),
+            )
+        return SourceDescription(
+            file.urls[0],
+            CredentialDescription(KIND, type=file.type, file=file.path, identity=file.identity),
+        )
 
     def reload_credentials(self) -> list[CredentialChange]:
-        if self._watched is None or not self._watched.changed():
+        if self._file is None:
             return []
-        path = self._watched.path
-        try:
-            file = read_google_credentials_file(path)
-        except CredentialError as error:
-            raise CredentialError(str(error), key=KIND) from None
-        for url in file.urls:
-            problem = url_problem(url, self._settings.allow_insecure_http)
-            if problem is not None:
-                raise CredentialError(f"{path}: {url} {problem}", key=KIND)
-        self._file, self._credentials = file, None
-        return [CredentialChange(KIND, path)]
+        changes = self._file.reload()
+        if changes:
+            self._credentials = None
+        return changes
 
     def close(self) -> None:
         self._closed = True
@@ -119,7 +116,7 @@ class GoogleSource:
     def _http_client(self) -> TokenHttpClient:
         with self._lock:
             if self._http is None:
-                file = self._file
+                file = self._current_file()
                 self._http = (
                     TokenHttpClient(self._settings.http, "Google's token endpoint")
                     if file is not None
@@ -133,7 +130,7 @@ class GoogleSource:
     def _google_credentials(self) -> google.auth.credentials.Credentials:
         if self._credentials is None:
             try:
-                self._credentials = _credentials(self._settings, self._file)
+                self._credentials = _credentials(self._settings, self._current_file())
             except (google.auth.exceptions.GoogleAuthError, ValueError) as error:
                 raise TokenRequestError(
                     f"{KIND}: google-auth cannot use {self._where()}: "
@@ -150,7 +147,7 @@ class GoogleSource:
     ) -> TokenRequestError:
         network = request.last_error
         if network is not None and request.last_status is None:
-            if self._file is None:
+            if self._current_file() is None:
                 return TokenRequestError(
                     f"no metadata server answered at {_metadata_root()}: not running on Google "
                     f"Cloud? Set {KIND} to a key file",
@@ -159,7 +156,7 @@ class GoogleSource:
             return http.translated(network, self._redacted())
         status = request.last_status
         transient = bool(getattr(error, "retryable", False)) or (
-            status is not None and (status >= 500 or status in (408, 429))
+            status is not None and status_is_transient(status)
         )
         said = f" (HTTP {status})" if status is not None else ""
         return TokenRequestError(
@@ -168,16 +165,33 @@ class GoogleSource:
             http_status=status,
         )
 
+    def _current_file(self) -> GoogleCredentialsFile | None:
+        return None if self._file is None else self._file.current
+
     def _where(self) -> str:
-        file = self._file
+        file = self._current_file()
         return METADATA_SERVER if file is None else f"Google ({file.type} {file.identity})"
 
     def _redacted(self) -> tuple[str, ...]:
-        file = self._file
+        file = self._current_file()
         return () if file is None else file.redacted_values()
 
     def _sanitized(self, text: str) -> str:
         return sanitize_external_text(text, self._redacted())
+
+
+def _watched(
+    file: GoogleCredentialsFile, settings: GoogleSettings
+) -> FileBacked[GoogleCredentialsFile]:
+    """The file the settings read at start, read again when it changes."""
+
+    def load() -> GoogleCredentialsFile:
+        try:
+            return read_google_credentials_file(file.path, settings.allow_insecure_http)
+        except CredentialError as error:
+            raise CredentialError(str(error), key=KIND) from None
+
+    return FileBacked(load, [(KIND, file.path)])
 
 
 def _credentials(

@@ -4,9 +4,10 @@ status and ``check`` use it and never ask which kind they hold."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from ..credentials.base import CredentialChange
+from ..descriptions import SourceDescription
 from .access_token import AccessToken
 
 
@@ -20,15 +21,8 @@ class TokenSource(Protocol):
         """Ends a request in flight as soon as the transport allows; no request after."""
         ...
 
-    def description(self) -> dict[str, Any]:
-        """Public facts for the status and ``check``: ``TokenEndpoint`` (where tokens come
-        from, None until known), ``Issuer``, ``ClientId`` and ``ClientAuthMethod`` (None
-        where they do not apply), ``Credential`` (its ``Kind`` and who the identity is).
-        Never a secret or a token."""
-        ...
-
-    def check_lines(self) -> list[str]:
-        """The credential's facts as lines of ``check``'s text output."""
+    def description(self) -> SourceDescription:
+        """Where tokens come from, and with which identity: never a secret or a token."""
         ...
 
     def reload_credentials(self) -> list[CredentialChange]:
@@ -36,14 +30,3 @@ class TokenSource(Protocol):
         CredentialError when a changed file cannot be used: the source keeps the previous
         credential."""
         ...
-
-
-def cloud_description(endpoint: str, credential: dict[str, str]) -> dict[str, Any]:
-    """``description()`` of a source without a client of its own at a token endpoint."""
-    return {
-        "TokenEndpoint": endpoint,
-        "Issuer": None,
-        "ClientId": None,
-        "ClientAuthMethod": None,
-        "Credential": credential,
-    }

@@ -14,7 +14,7 @@ from typing import Any
 import google.auth.exceptions
 import google.auth.transport
 
-from .http_client import NETWORK_ERRORS, TokenHttpClient
+from ..http_client import NETWORK_ERRORS, TokenHttpClient
 
 
 class _Response(google.auth.transport.Response):

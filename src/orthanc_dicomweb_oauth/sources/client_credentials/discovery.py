@@ -7,8 +7,9 @@ import json
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from ..config.url_policy import url_problem
-from ..errors import TokenRequestError
+from ... import keys
+from ...errors import TokenRequestError
+from ...url_policy import url_problem
 
 OIDC_WELL_KNOWN = "/.well-known/openid-configuration"
 RFC8414_WELL_KNOWN = "/.well-known/oauth-authorization-server"
@@ -66,14 +67,14 @@ def token_endpoint_from_metadata(
     _check_supported(
         document.get("token_endpoint_auth_methods_supported", DEFAULT_AUTH_METHODS),
         auth_method,
-        "ClientAuthMethod",
+        keys.CLIENT_AUTH_METHOD,
     )
     if signing_algorithm is not None:
         _check_supported(
             # Absent: the provider does not say; the token request will tell.
             document.get("token_endpoint_auth_signing_alg_values_supported", [signing_algorithm]),
             signing_algorithm,
-            "ClientAssertionAlgorithm",
+            keys.CLIENT_ASSERTION_ALGORITHM,
         )
     return endpoint
 

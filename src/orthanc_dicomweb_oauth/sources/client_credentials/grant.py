@@ -11,7 +11,8 @@ Orthanc) that a client_secret server never uses.
 
 from __future__ import annotations
 
-from collections.abc import Generator, MutableMapping
+import time
+from collections.abc import Callable, Generator, MutableMapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,12 +20,13 @@ import httpx2
 from authlib.oauth2.auth import ClientAuth
 from authlib.oauth2.client import OAuth2Client
 
-from ..config.settings import ClientCredentialsSettings
-from ..credentials.base import CredentialChange
-from ..errors import CredentialError, TokenRequestCancelledError, TokenRequestError
-from .access_token import AccessToken
+from ...credentials.base import CredentialChange
+from ...descriptions import SourceDescription
+from ...errors import CredentialError, TokenRequestCancelledError, TokenRequestError
+from ..access_token import AccessToken
+from ..http_client import NETWORK_ERRORS, TokenHttpClient
+from ..settings import ClientCredentialsSettings
 from .discovery import discover_token_endpoint
-from .http_client import NETWORK_ERRORS, TokenHttpClient
 from .token_response import TokenHttpAnswer, parse_token_answer
 
 
@@ -32,8 +34,11 @@ class ClientCredentialsSource:
     """Requests tokens for one server. Not meant for concurrent calls: the TokenKeeper
     lets one request out at a time."""
 
-    def __init__(self, settings: ClientCredentialsSettings) -> None:
+    def __init__(
+        self, settings: ClientCredentialsSettings, wall_clock: Callable[[], float] = time.time
+    ) -> None:
         self._settings = settings
+        self._wall_clock = wall_clock
         self._client: _OAuthClient | None = None
         self._closed = False
         self._token_endpoint = settings.url  # discovered from the issuer when None
@@ -76,18 +81,15 @@ class ClientCredentialsSource:
             )
         return self._token_endpoint
 
-    def description(self) -> dict[str, Any]:
+    def description(self) -> SourceDescription:
         settings = self._settings
-        return {
-            "TokenEndpoint": self._token_endpoint,
-            "Issuer": settings.issuer,
-            "ClientId": settings.client_id,
-            "ClientAuthMethod": settings.credential.auth_method,
-            "Credential": settings.credential.public_description(),
-        }
-
-    def check_lines(self) -> list[str]:
-        return self._settings.credential.check_lines()
+        return SourceDescription(
+            self._token_endpoint,
+            settings.credential.description(),
+            issuer=settings.issuer,
+            client_id=settings.client_id,
+            client_auth_method=settings.credential.auth_method,
+        )
 
     def reload_credentials(self) -> list[CredentialChange]:
         return self._settings.credential.reload()
@@ -105,7 +107,9 @@ class ClientCredentialsSource:
 
     def _oauth_client(self) -> _OAuthClient:
         if self._client is None:
-            self._client = _OAuthClient(self._settings, TokenHttpClient(self._settings.http))
+            self._client = _OAuthClient(
+                self._settings, TokenHttpClient(self._settings.http), self._wall_clock
+            )
         return self._client
 
     def _redacted(self) -> tuple[str, ...]:
@@ -133,7 +137,12 @@ class _OAuthClient(OAuth2Client):  # type: ignore[misc]  # Authlib is untyped
 
     client_auth_class = _ClientAuthFlow
 
-    def __init__(self, settings: ClientCredentialsSettings, http: TokenHttpClient) -> None:
+    def __init__(
+        self,
+        settings: ClientCredentialsSettings,
+        http: TokenHttpClient,
+        wall_clock: Callable[[], float],
+    ) -> None:
         credential = settings.credential
         super().__init__(
             http.session,
@@ -142,6 +151,7 @@ class _OAuthClient(OAuth2Client):  # type: ignore[misc]  # Authlib is untyped
             scope=settings.scope,
         )
         self.http = http
+        self._wall_clock = wall_clock
         self._default_lifetime = settings.default_token_lifetime
         self._secrets = credential.redacted_values()
 
@@ -164,6 +174,7 @@ class _OAuthClient(OAuth2Client):  # type: ignore[misc]  # Authlib is untyped
             ),
             default_lifetime=self._default_lifetime,
             secrets=self._secrets,
+            wall_clock=self._wall_clock,
         )
 
     def __repr__(self) -> str:

@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx2
 
-from ..config.settings import HttpSettings
 from ..errors import TokenRequestError
 from ..redaction import sanitize_external_text
+from .settings import HttpSettings
 from .tls import tls_context
 
 # A token answer is a few KiB (a JWT with many roles); anything far larger is not one.

@@ -13,25 +13,27 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any
+import time
+from collections.abc import Callable
 
 from azure.core.exceptions import AzureError
 from azure.identity import ManagedIdentityCredential
 
-from ..config.settings import AzureManagedIdentitySettings
 from ..credentials.base import CredentialChange
+from ..descriptions import CredentialDescription, SourceDescription
 from ..errors import TokenRequestCancelledError, TokenRequestError
+from ..keys import AZURE_MANAGED_IDENTITY as KIND
 from ..redaction import sanitize_external_text
 from .access_token import AccessToken
-from .source import cloud_description
-from .token_response import access_token_until
+from .lifetime import token_until
+from .settings import AzureManagedIdentitySettings
+from .transient import status_is_transient
 
-KIND = "AzureManagedIdentity"
 IMDS = "http://169.254.169.254"
 IMDS_PATH = "/metadata/identity/oauth2/token"
-# Answers worth another try soon: IMDS answers 410 while it starts, 404 while an identity
-# is being assigned, 429 when asked too often.
-TRANSIENT_STATUSES = frozenset({404, 408, 410, 429})
+# Besides the statuses worth another try for every source: IMDS answers 410 while it
+# starts and 404 while an identity is being assigned to the machine.
+IDENTITY_NOT_READY_STATUSES = frozenset({404, 410})
 # azure-identity logs a warning at each failed request: the keeper says once what happened.
 for _library in ("azure.identity", "azure.core"):
     logging.getLogger(_library).setLevel(logging.ERROR)
@@ -41,8 +43,11 @@ class AzureManagedIdentitySource:
     """Requests tokens of the machine's managed identity for one server. A new credential
     per request: msal's cache inside it would answer a refresh with the token it has."""
 
-    def __init__(self, settings: AzureManagedIdentitySettings) -> None:
+    def __init__(
+        self, settings: AzureManagedIdentitySettings, wall_clock: Callable[[], float] = time.time
+    ) -> None:
         self._settings = settings
+        self._wall_clock = wall_clock
         self._closed = False
         self._lock = threading.Lock()
         self._in_flight: ManagedIdentityCredential | None = None
@@ -63,30 +68,22 @@ class AzureManagedIdentitySource:
             with self._lock:
                 self._in_flight = None
             credential.close()
-        token = access_token_until(info.token, info.expires_on)
+        token = token_until(info.token, info.expires_on, self._wall_clock)
         claims = token.claims or {}
         seen = claims.get("appid") or claims.get("azp")
         self._client_id_seen = seen if isinstance(seen, str) else self._client_id_seen
         return token
 
-    def description(self) -> dict[str, Any]:
-        credential = {
-            "Kind": KIND,
-            "Environment": _environment(),
-            "Identity": "user-assigned" if self._settings.client_id else "system-assigned",
-        }
-        client_id = self._settings.client_id or self._client_id_seen
-        if client_id:
-            credential["ClientId"] = client_id
-        return cloud_description(_endpoint(), credential)
-
-    def check_lines(self) -> list[str]:
-        credential = self.description()["Credential"]
-        client_id = f", client id {credential['ClientId']}" if "ClientId" in credential else ""
-        return [
-            f"Azure managed identity ({credential['Environment']}): "
-            f"{credential['Identity']}{client_id}"
-        ]
+    def description(self) -> SourceDescription:
+        return SourceDescription(
+            _endpoint(),
+            CredentialDescription(
+                KIND,
+                environment=_environment(),
+                identity="user-assigned" if self._settings.client_id else "system-assigned",
+                client_id=self._settings.client_id or self._client_id_seen,
+            ),
+        )
 
     def reload_credentials(self) -> list[CredentialChange]:
         return []  # a managed identity has no file
@@ -129,7 +126,7 @@ class AzureManagedIdentitySource:
                 transient=False,
             )
         status = statuses[-1]
-        transient = status >= 500 or status in TRANSIENT_STATUSES
+        transient = status_is_transient(status, also=IDENTITY_NOT_READY_STATUSES)
         client_id = self._settings.client_id
         if status in (400, 401, 403) and client_id:
             message += f" (is {client_id} a user-assigned identity of this resource?)"

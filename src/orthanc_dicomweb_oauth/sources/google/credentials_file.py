@@ -1,7 +1,8 @@
-"""A Google credentials JSON file, read and checked at start without google-auth: its type
-must be one a machine uses (a service account's key, an external account of workload
-identity federation, an impersonated service account), never a person's login. Errors
-describe the file, never its secrets."""
+"""A Google credentials JSON file, read and checked without google-auth: its type must be
+one a machine uses (a service account's key, an external account of workload identity
+federation, an impersonated service account), never a person's login, and every URL it
+sends a secret or a token to must pass the URL policy. Errors describe the file, never its
+secrets."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import CredentialError
-from .secret_sources import read_credential_file
+from ...credentials.secret_sources import read_credential_file
+from ...errors import CredentialError
+from ...url_policy import url_problem
 
 SERVICE_ACCOUNT = "service_account"
 EXTERNAL_ACCOUNT = "external_account"
@@ -40,7 +42,16 @@ class GoogleCredentialsFile:
         return tuple(key for key in keys if isinstance(key, str) and key)
 
 
-def read_google_credentials_file(path: str) -> GoogleCredentialsFile:
+def read_google_credentials_file(path: str, allow_insecure_http: bool) -> GoogleCredentialsFile:
+    file = _typed_file(path)
+    for url in file.urls:
+        problem = url_problem(url, allow_insecure_http)
+        if problem is not None:
+            raise CredentialError(f"{path}: {url} {problem}")
+    return file
+
+
+def _typed_file(path: str) -> GoogleCredentialsFile:
     info = _json_object(path)
     kind = info.get("type")
     if kind in USER_TYPES:

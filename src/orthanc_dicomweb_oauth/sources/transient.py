@@ -1,0 +1,33 @@
+"""Which failed token requests are worth another try soon, for every source alike: a 5xx,
+these HTTP statuses, and what a source names as its own exception; and how long the
+provider asks to wait (``Retry-After``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection
+from email.utils import parsedate_to_datetime
+
+# Request Timeout, Too Early and Too Many Requests: the provider asks for another try.
+TRANSIENT_HTTP_STATUSES = frozenset({408, 425, 429})
+
+
+def status_is_transient(status: int, also: Collection[int] = ()) -> bool:
+    """``also``: the statuses a source's own endpoint answers while it gets ready."""
+    return status >= 500 or status in TRANSIENT_HTTP_STATUSES or status in also
+
+
+def retry_after_seconds(
+    header: str | None, wall_clock: Callable[[], float] = time.time
+) -> float | None:
+    """Retry-After as delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if header is None:
+        return None
+    header = header.strip()
+    if header.isdigit():
+        return float(header)
+    try:
+        moment = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - wall_clock())
