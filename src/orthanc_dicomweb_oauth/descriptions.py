@@ -6,7 +6,7 @@ cli/report.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -90,5 +90,16 @@ def credential_fields(credential: CredentialDescription) -> dict[str, str]:
     return {name: value for name, value in fields.items() if value is not None}
 
 
-def iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds")
+def iso(when: datetime) -> str:
+    return when.isoformat(timespec="seconds")
+
+
+def moment(seconds: object) -> datetime | None:
+    """A claim of seconds since 1970 (``exp``, ``iat``) as a UTC time; None when it is not
+    a number, or one no calendar holds."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None

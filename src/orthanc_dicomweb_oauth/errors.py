@@ -96,6 +96,17 @@ class TokenUnavailableError(DicomWebOAuthError):
     while the provider keeps failing."""
 
 
+class RefreshRefusedError(DicomWebOAuthError):
+    """A token asked for now, whatever the schedule, is refused: one was asked for moments
+    ago (``recent``), or the keeper waits after a refusal that needs an administrator, or
+    for as long as the provider asked. ``retry_after``: seconds until one may be asked."""
+
+    def __init__(self, message: str, *, retry_after: float, recent: bool) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.recent = recent
+
+
 class DicomWebApiError(DicomWebOAuthError):
     """Orthanc refused a call to the DICOMweb plugin's REST API."""
 

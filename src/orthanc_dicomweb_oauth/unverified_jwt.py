@@ -25,7 +25,7 @@ def jwt_parts(token: str) -> tuple[dict[str, JsonValue], dict[str, JsonValue]] |
     try:
         header = json.loads(_base64url_decode(parts[0]))
         payload = json.loads(_base64url_decode(parts[1]))
-    except (ValueError, UnicodeError, binascii.Error):
+    except (ValueError, UnicodeError, binascii.Error, RecursionError):
         return None
     if not isinstance(header, dict) or not isinstance(payload, dict):
         return None

@@ -15,7 +15,7 @@ from werkzeug import Request, Response
 
 from orthanc_dicomweb_oauth.errors import TokenUnavailableError
 from orthanc_dicomweb_oauth.sources.access_token import AccessToken
-from orthanc_dicomweb_oauth.tokens.keeper import KeeperState
+from orthanc_dicomweb_oauth.tokens.keeper import MIN_FORCED_REQUEST_INTERVAL, KeeperState
 from orthanc_dicomweb_oauth.tokens.server_tokens import create_server_tokens
 
 from ..helpers import CLIENT_SECRET, Clock, server_settings
@@ -172,8 +172,10 @@ def test_no_secret_or_token_in_any_log_record_status_or_repr(
     seen: list[str] = []
     with caplog.at_level(logging.DEBUG):
         for method in ("client_secret_post", "client_secret_basic"):
+            clock = Clock()
             tokens = create_server_tokens(
-                server_settings(token_server.url_for("/token"), ClientAuthMethod=method)
+                server_settings(token_server.url_for("/token"), ClientAuthMethod=method),
+                clock=clock,
             )
             try:
                 for _ in range(2):
@@ -181,6 +183,7 @@ def test_no_secret_or_token_in_any_log_record_status_or_repr(
                         tokens.keeper.refresh()
                     except Exception as error:
                         seen.extend([str(error), repr(error)])
+                    clock.advance(MIN_FORCED_REQUEST_INTERVAL)
                     seen.extend([repr(tokens.keeper.status()), repr(tokens.keeper.token())])
             finally:
                 tokens.close()

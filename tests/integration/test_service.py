@@ -21,6 +21,7 @@ from orthanc_dicomweb_oauth.dicomweb.service import (
 )
 from orthanc_dicomweb_oauth.errors import QidoError
 from orthanc_dicomweb_oauth.orthanc.rest_api import handle, handle_ready
+from orthanc_dicomweb_oauth.tokens import keeper
 
 from ..helpers import CLIENT_SECRET, FakeDicomWeb, FakeJobs, server_section, wait_for
 
@@ -73,7 +74,9 @@ def test_the_definition_is_written_and_restored(
     assert service.server_status("remote")["DefinitionRestores"] == 1
 
 
-def test_rest_answers(running: tuple[OAuthService, FakeDicomWeb, list[Any]]) -> None:
+def test_rest_answers(
+    running: tuple[OAuthService, FakeDicomWeb, list[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     service, _, _ = running
 
     def qido(name: str) -> int:
@@ -89,7 +92,14 @@ def test_rest_answers(running: tuple[OAuthService, FakeDicomWeb, list[Any]]) -> 
     assert handle(service, "POST", "broken", "refresh", qido).status == 409
     assert handle(service, "GET", "remote", "refresh", qido).allowed == "POST"
     assert handle(service, "POST", "remote", "frobnicate", qido).status == 404
-    refreshed = handle(service, "POST", "remote", "refresh", qido)
+    # The token asked for at start is moments old: a refresh now waits its turn.
+    throttled = handle(service, "POST", "remote", "refresh", qido)
+    assert (throttled.status, throttled.retry_after) == (429, 5)
+    assert throttled.body is not None
+    assert "a token was asked for 0.0 s ago" in throttled.body["Error"]
+    with monkeypatch.context() as patched:
+        patched.setattr(keeper, "MIN_FORCED_REQUEST_INTERVAL", 0.0)
+        refreshed = handle(service, "POST", "remote", "refresh", qido)
     assert refreshed.status == 200
     assert refreshed.body is not None
     assert refreshed.body["Refreshes"] == 2

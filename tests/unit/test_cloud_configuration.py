@@ -1,5 +1,5 @@
 """The keys of the cloud identities and of the assertion file: what each way to tokens
-accepts, what it refuses, and that every refusal names its key. No library is called."""
+accepts, what it refuses, and that every refusal names its key. No request is made."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ import pytest
 
 from orthanc_dicomweb_oauth.config.loader import load_configuration
 from orthanc_dicomweb_oauth.config.settings import LoadedConfiguration
+from orthanc_dicomweb_oauth.descriptions import source_fields
+from orthanc_dicomweb_oauth.errors import TokenRequestError
+from orthanc_dicomweb_oauth.sources.google.source import GoogleSource
 from orthanc_dicomweb_oauth.sources.settings import (
     AzureManagedIdentitySettings,
     ClientCredentialsSettings,
@@ -48,15 +51,31 @@ def key_file(tmp_path: Path, **info: Any) -> str:
     return str(path)
 
 
-def test_a_google_key_file(tmp_path: Path) -> None:
-    loaded = load({"GoogleCredentials": key_file(tmp_path)})
+def google_source(loaded: LoadedConfiguration) -> GoogleSource:
     assert problems(loaded) == []
     settings = loaded.servers["s"].tokens
     assert isinstance(settings, GoogleSettings)
-    assert settings.scope == "https://www.googleapis.com/auth/cloud-platform"
-    assert settings.file is not None
-    assert settings.file.identity == "dicomweb@p.iam.gserviceaccount.com"
-    assert settings.file.redacted_values() == (PRIVATE_KEY,)
+    return GoogleSource(settings)
+
+
+def file_refusal(loaded: LoadedConfiguration) -> str:
+    """Why the server's Google file cannot be used: said by its source, which keeps
+    looking at the file, never by the configuration."""
+    source = google_source(loaded)
+    with pytest.raises(TokenRequestError) as refused:
+        source.fetch()
+    assert not refused.value.transient
+    assert source_fields(source.description())["Credential"]["Error"] in str(refused.value)
+    return str(refused.value)
+
+
+def test_a_google_key_file(tmp_path: Path) -> None:
+    loaded = load({"GoogleCredentials": key_file(tmp_path)})
+    source = google_source(loaded)
+    assert loaded.servers["s"].tokens.scope == "https://www.googleapis.com/auth/cloud-platform"
+    credential = source.description().credential
+    assert credential.identity == "dicomweb@p.iam.gserviceaccount.com"
+    assert source.redact(f"echo {PRIVATE_KEY}") == "echo [redacted]"
     assert PRIVATE_KEY not in repr(loaded)
 
 
@@ -69,8 +88,9 @@ def test_default_is_the_metadata_server_or_the_named_file(tmp_path: Path) -> Non
         {"GoogleCredentials": "default"},
         {"GOOGLE_APPLICATION_CREDENTIALS": key_file(tmp_path, type="authorized_user")},
     )
-    assert problems(named)[0].startswith(f"{PATH}.GoogleCredentials: ")
-    assert problems(named)[0].endswith("(named by GOOGLE_APPLICATION_CREDENTIALS)")
+    refusal = file_refusal(named)
+    assert refusal.startswith("GoogleCredentials: ")
+    assert refusal.endswith("(named by GOOGLE_APPLICATION_CREDENTIALS)")
 
 
 @pytest.mark.parametrize(
@@ -82,7 +102,9 @@ def test_default_is_the_metadata_server_or_the_named_file(tmp_path: Path) -> Non
             "application-default login` writes them): a server needs a machine identity",
         ),
         ({"type": "gdch_service_account"}, "is a credentials file of type 'gdch_service_account'"),
-        ({"client_email": None}, "is a service_account file without client_email"),
+        ({"type": {"nested": [1]}}, "is a credentials file of type <dict>"),
+        ({"client_email": None}, "(service_account file): client_email: is missing"),
+        ({"token_uri": 7}, "(service_account file): token_uri: input should be a valid string"),
         (
             {"token_uri": "http://token.example.com/token"},
             "http://token.example.com/token http:// to token.example.com would send "
@@ -91,24 +113,29 @@ def test_default_is_the_metadata_server_or_the_named_file(tmp_path: Path) -> Non
     ],
 )
 def test_google_files_refused(tmp_path: Path, info: dict[str, Any], expected: str) -> None:
-    [problem] = problems(load({"GoogleCredentials": key_file(tmp_path, **info)}))
-    assert problem.startswith(f"{PATH}.GoogleCredentials: ")
-    assert expected in problem
-    assert "MIIEvQ" not in problem
+    refusal = file_refusal(load({"GoogleCredentials": key_file(tmp_path, **info)}))
+    assert refusal.startswith("GoogleCredentials: ")
+    assert expected in refusal
+    assert "MIIEvQ" not in refusal
 
 
 def test_a_plain_http_token_uri_with_allow_insecure_http(tmp_path: Path) -> None:
     path = key_file(tmp_path, token_uri="http://token.example.com/token")
-    assert problems(load({"GoogleCredentials": path, "AllowInsecureHttp": True})) == []
+    source = google_source(load({"GoogleCredentials": path, "AllowInsecureHttp": True}))
+    assert source.description().token_endpoint == "http://token.example.com/token"
 
 
 def test_google_files_that_cannot_be_read(tmp_path: Path) -> None:
-    missing = problems(load({"GoogleCredentials": str(tmp_path / "none.json")}))
-    assert missing == [f"{PATH}.GoogleCredentials: file {tmp_path / 'none.json'} does not exist"]
+    missing = file_refusal(load({"GoogleCredentials": str(tmp_path / "none.json")}))
+    assert missing == f"GoogleCredentials: file {tmp_path / 'none.json'} does not exist"
     (tmp_path / "text.json").write_text("not json")
-    assert problems(load({"GoogleCredentials": str(tmp_path / "text.json")})) == [
-        f"{PATH}.GoogleCredentials: file {tmp_path / 'text.json'} is not JSON"
-    ]
+    assert file_refusal(load({"GoogleCredentials": str(tmp_path / "text.json")})) == (
+        f"GoogleCredentials: file {tmp_path / 'text.json'} is not JSON"
+    )
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert file_refusal(load({"GoogleCredentials": str(tmp_path / "deep.json")})) == (
+        f"GoogleCredentials: file {tmp_path / 'deep.json'} holds JSON nested too deeply"
+    )
 
 
 def test_an_impersonation_from_a_person_s_login_is_refused(tmp_path: Path) -> None:
@@ -123,8 +150,8 @@ def test_an_impersonation_from_a_person_s_login_is_refused(tmp_path: Path) -> No
             }
         )
     )
-    [problem] = problems(load({"GoogleCredentials": str(path)}))
-    assert "of type 'authorized_user', a person's login (ADR 0001)" in problem
+    refusal = file_refusal(load({"GoogleCredentials": str(path)}))
+    assert "of type 'authorized_user', a person's login (ADR 0001)" in refusal
 
 
 @pytest.mark.parametrize(
@@ -223,10 +250,16 @@ def test_an_assertion_file_refused(tmp_path: Path, keys: dict[str, Any], expecte
 
 
 def test_an_assertion_file_missing_or_empty_at_start(tmp_path: Path) -> None:
-    assert problems(load(assertion_server(tmp_path / "none"))) == [
-        f"{PATH}.ClientAssertionFile: file {tmp_path / 'none'} does not exist"
-    ]
+    """Said by the server, which reads the file again at each request: not a
+    configuration error."""
+
+    def said(path: Path) -> str | None:
+        loaded = load(assertion_server(path))
+        assert problems(loaded) == []
+        settings = loaded.servers["s"].tokens
+        assert isinstance(settings, ClientCredentialsSettings)
+        return settings.credential.description().error
+
+    assert said(tmp_path / "none") == f"file {tmp_path / 'none'} does not exist"
     (tmp_path / "empty").write_text("\n")
-    assert problems(load(assertion_server(tmp_path / "empty"))) == [
-        f"{PATH}.ClientAssertionFile: file {tmp_path / 'empty'} is empty"
-    ]
+    assert said(tmp_path / "empty") == f"file {tmp_path / 'empty'} is empty"

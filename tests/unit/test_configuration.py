@@ -56,6 +56,13 @@ def secret_of(loaded: LoadedConfiguration, server: str) -> str:
     return secret
 
 
+def credential_error(loaded: LoadedConfiguration, server: str = "s") -> str | None:
+    """Why the server's credential cannot be used now, as its status says it."""
+    settings = loaded.servers[server].tokens
+    assert isinstance(settings, ClientCredentialsSettings)
+    return settings.credential.description().error
+
+
 def only_error(loaded: LoadedConfiguration) -> str:
     assert len(loaded.problems) == 1, [str(error) for error in loaded.problems]
     message = str(loaded.problems[0])
@@ -286,18 +293,6 @@ def test_one_broken_server_leaves_the_others() -> None:
             "is empty",
         ),
         (
-            {"s": section(ClientSecretEnv=None, ClientSecretFile="/nonexistent/secret")},
-            {},
-            None,
-            "DicomWebOAuth.Servers.s.ClientSecretFile: file /nonexistent/secret does not exist",
-        ),
-        (
-            {"s": section(ClientSecretEnv=None, ClientSecretFile="/")},
-            {},
-            None,
-            "DicomWebOAuth.Servers.s.ClientSecretFile: / is a folder, not a file",
-        ),
-        (
             {"s": section(TokenEndpoint="http://login.example.com/token")},
             {},
             None,
@@ -421,6 +416,25 @@ def test_section_errors(orthanc: dict[str, Any], expected: str) -> None:
     assert expected in errors
 
 
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/nonexistent/secret", "file /nonexistent/secret does not exist"),
+        ("/", "/ is a folder, not a file"),
+        (
+            "/dev/zero",
+            "/dev/zero is not a regular file (a character device): a credential is read "
+            "from a file",
+        ),
+    ],
+)
+def test_a_secret_file_not_usable_at_start_is_said_by_the_server(path: str, expected: str) -> None:
+    """Not a configuration error: the file is looked at again (a mount may come late)."""
+    loaded = load({"s": section(ClientSecretEnv=None, ClientSecretFile=path)})
+    assert loaded.problems == ()
+    assert credential_error(loaded) == f"ClientSecretFile: {expected}"
+
+
 def test_unreadable_secret_file(tmp_path: Path) -> None:
     secret_file = tmp_path / "secret"
     secret_file.write_text("x")
@@ -430,7 +444,7 @@ def test_unreadable_secret_file(tmp_path: Path) -> None:
         "server = {'Url': 'https://d/', 'TokenEndpoint': 'https://t/', 'ClientId': 'c',\n"
         f"          'ClientSecretFile': {str(secret_file)!r}}}\n"
         "loaded = load_configuration({'DicomWebOAuth': {'Servers': {'s': server}}}, {})\n"
-        "print(loaded.problems[0])\n"
+        "print(loaded.servers['s'].tokens.credential.description().error)\n"
     )
     # Root reads any file: drop to an unprivileged user to see the real refusal.
     as_user = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
@@ -438,8 +452,7 @@ def test_unreadable_secret_file(tmp_path: Path) -> None:
     tmp_path.chmod(0o755)
     result = subprocess.run(command, capture_output=True, text=True, check=True, cwd="/")
     assert result.stdout.strip() == (
-        f"DicomWebOAuth.Servers.s.ClientSecretFile: file {secret_file} is not readable "
-        "(permission denied)"
+        f"ClientSecretFile: file {secret_file} is not readable (permission denied)"
     )
 
 
@@ -447,10 +460,7 @@ def test_empty_secret_file(tmp_path: Path) -> None:
     secret_file = tmp_path / "secret"
     secret_file.write_text("\n")
     loaded = load({"s": section(ClientSecretEnv=None, ClientSecretFile=str(secret_file))})
-    assert (
-        only_error(loaded)
-        == f"DicomWebOAuth.Servers.s.ClientSecretFile: file {secret_file} is empty"
-    )
+    assert credential_error(loaded) == f"ClientSecretFile: file {secret_file} is empty"
 
 
 def test_servers_in_database_is_refused_unless_allowed() -> None:

@@ -46,6 +46,9 @@ class FakeSource:
     def description(self) -> SourceDescription:
         return SourceDescription(None, CredentialDescription("Fake"))
 
+    def redact(self, text: str) -> str:
+        return text
+
 
 TOKEN = AccessToken("new", 300, "expires_in")
 
@@ -89,5 +92,5 @@ def test_an_unusable_file_keeps_the_refusal(caplog: pytest.LogCaptureFixture) ->
         watch_for(source).fetch()
     assert [record.getMessage() for record in caplog.records] == [
         "remote: a credential file changed but cannot be used (ClientSecretFile: file "
-        "/run/secrets/s is empty); still using the previous one"
+        "/run/secrets/s is empty)"
     ]

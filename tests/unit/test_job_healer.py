@@ -10,7 +10,12 @@ import pytest
 
 from orthanc_dicomweb_oauth.dicomweb.failed_job import FailedJob, JobKind
 from orthanc_dicomweb_oauth.dicomweb.job_healer import REFRESH_INTERVAL, RefusedJobHealer
-from orthanc_dicomweb_oauth.errors import TokenRequestError, TokenUnavailableError
+from orthanc_dicomweb_oauth.errors import (
+    DicomWebOAuthError,
+    RefreshRefusedError,
+    TokenRequestError,
+    TokenUnavailableError,
+)
 from orthanc_dicomweb_oauth.sources.access_token import AccessToken
 
 from ..helpers import Clock, FakeJobs, wait_for
@@ -50,7 +55,7 @@ def retrieve_job(code: int = 9) -> dict[str, Any]:
 class Server:
     """A managed server's worker as the healer sees it."""
 
-    def __init__(self, valid: bool = True, refresh_error: TokenRequestError | None = None):
+    def __init__(self, valid: bool = True, refresh_error: DicomWebOAuthError | None = None):
         self.valid = valid
         self.refresh_error = refresh_error
         self.refreshes = 0
@@ -112,11 +117,61 @@ def test_a_stow_job_that_lists_nothing_is_never_resubmitted(
 ) -> None:
     """DICOMweb 1.7: a resubmitted STOW-RS job would succeed and send nothing."""
     rig = Rig({"pacs": Server()})
+    rig.jobs.refusing.add("pacs")
     rig.fail("stow-1", stow_job(lists=False))
     assert rig.servers["pacs"].refreshes == 1
     assert rig.jobs.sent == []
     assert rig.jobs.resubmitted == []
     assert "token refreshed, the job must be sent again by hand" in messages(logs)[0]
+
+
+def test_a_stow_job_that_names_no_server_is_another_s_unless_ours_refuses() -> None:
+    """DICOMweb 1.7 does not say where a STOW-RS job went: with one managed server, only
+    that server refusing a QIDO-RS now ties the job to it."""
+    rig = Rig({"pacs": Server()})
+    rig.fail("stow-1", stow_job(lists=False))
+    assert rig.servers["pacs"].refreshes == 0
+    rig.jobs.refusing.add("pacs")
+    rig.fail("stow-2", stow_job(lists=False))
+    assert rig.servers["pacs"].refreshes == 1
+
+
+def test_a_job_is_healed_once_whatever_fails_again(logs: pytest.LogCaptureFixture) -> None:
+    """The original job and the one sent in its place are both remembered: a second
+    failure of the original (resubmitted by hand, say) sends nothing again."""
+    rig = Rig({"pacs": Server()})
+    rig.fail("stow-1", stow_job())
+    rig.clock.advance(REFRESH_INTERVAL + 1)
+    rig.fail("stow-1", stow_job())
+    rig.fail("sent-1", stow_job())
+    assert rig.jobs.sent == [("pacs", (INSTANCE,))]
+    assert rig.servers["pacs"].refreshes == 1
+
+
+def test_a_refresh_that_failed_is_not_counted_as_one() -> None:
+    """Jobs failing after a failed refresh are not sent again with the refused token."""
+    error = TokenRequestError("temporarily_unavailable (HTTP 503)", transient=True)
+    server = Server(refresh_error=error)
+    rig = Rig({"pacs": server})
+    rig.fail("stow-1", stow_job())
+    assert rig.jobs.sent == []
+    server.refresh_error = None
+    rig.clock.advance(5)
+    rig.fail("stow-2", stow_job())
+    assert server.refreshes == 2
+    assert rig.jobs.sent == [("pacs", (INSTANCE,))]
+
+
+def test_a_refresh_asked_moments_ago_still_sends_the_job_again(
+    logs: pytest.LogCaptureFixture,
+) -> None:
+    refused = RefreshRefusedError("asked 1 s ago", retry_after=4, recent=True)
+    rig = Rig({"pacs": Server(refresh_error=refused)})
+    rig.fail("stow-1", stow_job())
+    assert rig.jobs.sent == [("pacs", (INSTANCE,))]
+    assert (
+        "a new token was asked for moments ago, its 1 instance(s) sent again" in (messages(logs)[0])
+    )
 
 
 def test_a_stow_job_without_its_server_among_several_is_left_to_the_administrator(
@@ -168,7 +223,7 @@ def test_one_refresh_a_minute_however_many_jobs_fail(logs: pytest.LogCaptureFixt
         rig.fail(f"stow-{number}", stow_job())
     assert rig.servers["pacs"].refreshes == 1
     assert len(rig.jobs.sent) == 5
-    assert "a new token was asked for 5 s ago, its 1 instance(s) sent again" in messages(logs)[1]
+    assert "a new token was had 5 s ago, its 1 instance(s) sent again" in messages(logs)[1]
     rig.clock.advance(REFRESH_INTERVAL)
     rig.fail("stow-late", stow_job())
     assert rig.servers["pacs"].refreshes == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import random
@@ -11,9 +12,17 @@ from collections.abc import Callable
 import pytest
 
 from orthanc_dicomweb_oauth.config.settings import RefreshSettings
-from orthanc_dicomweb_oauth.errors import TokenRequestError, TokenUnavailableError
+from orthanc_dicomweb_oauth.errors import (
+    RefreshRefusedError,
+    TokenRequestError,
+    TokenUnavailableError,
+)
 from orthanc_dicomweb_oauth.sources.access_token import AccessToken
-from orthanc_dicomweb_oauth.tokens.keeper import KeeperState, TokenKeeper
+from orthanc_dicomweb_oauth.tokens.keeper import (
+    MIN_FORCED_REQUEST_INTERVAL,
+    KeeperState,
+    TokenKeeper,
+)
 from orthanc_dicomweb_oauth.tokens.schedule import Schedule
 
 from ..helpers import Clock, ScriptedSource
@@ -196,10 +205,63 @@ def test_forced_refresh_ignores_the_schedule_and_reports_errors() -> None:
     clock, source = Clock(), ScriptedSource(300, 300, PERMANENT)
     keeper = keeper_for(source, clock)
     first = keeper.token()
+    clock.advance(MIN_FORCED_REQUEST_INTERVAL)
     assert keeper.refresh() is not first
+    clock.advance(MIN_FORCED_REQUEST_INTERVAL)
     with pytest.raises(TokenRequestError, match="invalid_client"):
         keeper.refresh()
     assert source.requests == 3
+
+
+def test_forced_refreshes_are_five_seconds_apart_however_many_are_asked() -> None:
+    clock, source = Clock(), ScriptedSource(300)
+    keeper = keeper_for(source, clock)
+    keeper.token()
+    for _ in range(200):
+        with pytest.raises(RefreshRefusedError) as refused:
+            keeper.refresh()
+        assert refused.value.recent
+        assert 0 < refused.value.retry_after <= MIN_FORCED_REQUEST_INTERVAL
+    assert source.requests == 1
+    clock.advance(MIN_FORCED_REQUEST_INTERVAL)
+    keeper.refresh()
+    assert source.requests == 2
+
+
+def test_no_forced_refresh_while_waiting_after_a_permanent_error() -> None:
+    """Until a credential file changes (``request_now``): the provider refused the client,
+    asking again changes nothing but its load."""
+    clock, source = Clock(), ScriptedSource(PERMANENT, 300)
+    keeper = keeper_for(source, clock)
+    with pytest.raises(TokenUnavailableError):
+        keeper.token()
+    clock.advance(60)
+    with pytest.raises(RefreshRefusedError, match="needs an administrator") as refused:
+        keeper.refresh()
+    assert not refused.value.recent
+    assert refused.value.retry_after > 200
+    assert source.requests == 1
+    keeper.request_now()
+    keeper.refresh()
+    assert source.requests == 2
+
+
+@pytest.mark.parametrize("lifetime", [0.001, 0.5])
+def test_at_most_one_request_a_second_whatever_the_lifetime(lifetime: float) -> None:
+    """A provider handing out tokens of a millisecond (the source lets such a lifetime
+    through here) gets one request a second, not one per caller."""
+    clock, source = Clock(), ScriptedSource(lifetime)
+    keeper = keeper_for(source, clock)
+    keeper.token()
+    for _ in range(9):
+        clock.advance(0.1)
+        with contextlib.suppress(TokenUnavailableError):
+            keeper.token()
+    assert source.requests == 1
+    clock.advance(0.2)
+    with contextlib.suppress(TokenUnavailableError):
+        keeper.token()
+    assert source.requests == 2
 
 
 def test_each_distinct_error_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
@@ -230,6 +292,7 @@ def test_notes_are_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="test.keeper"):
         for _ in range(3):
             keeper.refresh()
+            clock.advance(MIN_FORCED_REQUEST_INTERVAL)
     assert [r.getMessage() for r in caplog.records].count("remote: assuming 300 s") == 1
 
 

@@ -43,7 +43,7 @@ def test_the_token_endpoint_is_read() -> None:
         (
             {**METADATA, "issuer": "https://evil.example.com"},
             "client_secret_post",
-            "names another issuer ('https://evil.example.com')",
+            "names another issuer (https://evil.example.com)",
         ),
         ({"issuer": ISSUER}, "client_secret_post", "has no token_endpoint"),
         (

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from orthanc_dicomweb_oauth.orthanc.rest_api import RestAnswer
+
 GLUE_PACKAGE = "orthanc_dicomweb_oauth.orthanc"
 GLUE = f"{GLUE_PACKAGE}.runtime"
 ENTRY = f"{GLUE_PACKAGE}.plugin"
@@ -68,9 +70,13 @@ def test_an_error_answer_reaches_every_python_plugin_version(
     glue: ModuleType, output_class: type[RestOutput4]
 ) -> None:
     output = output_class()
-    glue._send_error(output, 409, {"Error": "invalid configuration: é"})
+    glue.send_answer(output, RestAnswer(409, {"Error": "invalid configuration: é"}))
     assert output.headers == {"Content-Type": "application/json"}
     assert output.sent == [(409, b'{\n  "Error": "invalid configuration: \\u00e9"\n}')]
+    throttled = output_class()
+    glue.send_answer(throttled, RestAnswer(429, {"Error": "asked 1 s ago"}, retry_after=4))
+    assert throttled.headers == {"Content-Type": "application/json", "Retry-After": "4"}
+    assert throttled.sent == [(429, b'{\n  "Error": "asked 1 s ago"\n}')]
 
 
 @pytest.mark.parametrize("output_class", [RestOutput4, RestOutput5])

@@ -203,6 +203,12 @@ def test_private_key_jwt_from_a_file_or_the_environment(
     assert errors(from_environment) == []
 
 
+def credential_error(loaded: LoadedConfiguration) -> str | None:
+    settings = loaded.servers["s"].tokens
+    assert isinstance(settings, ClientCredentialsSettings)
+    return settings.credential.description().error
+
+
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
@@ -234,21 +240,12 @@ def test_private_key_jwt_from_a_file_or_the_environment(
             f"{PATH}.ClientKeyId: is not used with ClientAuthMethod client_secret_basic: remove it",
         ),
         (
-            {"ClientAssertionAlgorithm": "ES256"},
-            f"{PATH}.ClientPrivateKeyFile: ES256 needs an EC key on P-256; this is an RSA key "
-            "of 2048 bits",
-        ),
-        (
             {"ClientAssertionAlgorithm": "HS256"},
             f"{PATH}.ClientAssertionAlgorithm: Input should be 'RS256', 'PS256' or 'ES256'",
         ),
         (
             {"ClientCertificateThumbprints": ["sha1"]},
             f"{PATH}.ClientCertificateThumbprints.0: Input should be 'x5t#S256' or 'x5t'",
-        ),
-        (
-            {"ClientPrivateKeyFile": "/nonexistent/client.key"},
-            f"{PATH}.ClientPrivateKeyFile: file /nonexistent/client.key does not exist",
         ),
         (
             {"ClientPrivateKeyFile": None, "ClientPrivateKeyEnv": "UNSET_KEY"},
@@ -263,12 +260,35 @@ def test_errors_name_the_key(
     assert errors(loaded) == [expected]
 
 
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (
+            {"ClientAssertionAlgorithm": "ES256"},
+            "ClientPrivateKeyFile: ES256 needs an EC key on P-256; this is an RSA key of 2048 bits",
+        ),
+        (
+            {"ClientPrivateKeyFile": "/nonexistent/client.key"},
+            "ClientPrivateKeyFile: file /nonexistent/client.key does not exist",
+        ),
+    ],
+)
+def test_a_key_file_not_usable_at_start_is_said_by_the_server(
+    keys: dict[str, ClientKeyFiles], overrides: dict[str, Any], expected: str
+) -> None:
+    """Not a configuration error: the files are looked at again until they can be used."""
+    loaded = load(section(keys["rsa"], **overrides))
+    assert errors(loaded) == []
+    assert credential_error(loaded) == expected
+
+
 def test_a_certificate_error_names_the_certificate_key(keys: dict[str, ClientKeyFiles]) -> None:
     loaded = load(section(keys["rsa"], ClientCertificateFile=str(keys["other"].certificate)))
-    assert errors(loaded) == [
-        f"{PATH}.ClientCertificateFile: the certificate in {keys['other'].certificate} is not "
+    assert errors(loaded) == []
+    assert credential_error(loaded) == (
+        f"ClientCertificateFile: the certificate in {keys['other'].certificate} is not "
         "the private key's: the provider would not find the key the assertion is signed with"
-    ]
+    )
 
 
 def test_a_certificate_near_its_end_is_warned_about(tmp_path: Path) -> None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from .. import keys
 from ..credentials import private_key
-from ..descriptions import CredentialDescription, credential_fields, iso
+from ..descriptions import CredentialDescription, credential_fields, iso, moment
 from ..errors import ConfigurationProblem
 from .check import ServerCheck
 
@@ -156,7 +155,7 @@ def _private_key_lines(credential: CredentialDescription) -> list[str]:
 
 
 def _claim_text(claim: str, value: Any) -> str:
-    if claim in ("exp", "iat", "nbf") and isinstance(value, int | float):
-        moment = datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds")
-        return f"{value} ({moment})"
+    when = moment(value) if claim in ("exp", "iat", "nbf") else None
+    if when is not None:
+        return f"{value} ({iso(when)})"
     return value if isinstance(value, str) else json.dumps(value)

@@ -15,7 +15,6 @@ from ..credentials.base import ClientCredential
 from ..credentials.client_secret import ClientSecretSettings, load_client_secret
 from ..credentials.private_key import PrivateKeySettings
 from ..errors import ConfigurationProblem, CredentialError
-from ..sources.google.credentials_file import read_google_credentials_file
 from ..sources.settings import (
     AzureManagedIdentitySettings,
     ClientCredentialsSettings,
@@ -76,7 +75,7 @@ def token_settings(
     if refused:
         return None
     if clouds[0] == keys.GOOGLE_CREDENTIALS:
-        return _google(name, section, orthanc, environ, problems)
+        return _google(section, orthanc, environ)
     return _azure(name, section, orthanc, problems)
 
 
@@ -93,27 +92,19 @@ def _given(section: ServerSection) -> set[str]:
 
 
 def _google(
-    name: str,
-    section: ServerSection,
-    orthanc: Mapping[str, Any],
-    environ: Mapping[str, str],
-    problems: list[ConfigurationProblem],
-) -> GoogleSettings | None:
+    section: ServerSection, orthanc: Mapping[str, Any], environ: Mapping[str, str]
+) -> GoogleSettings:
+    """The file is read by the source: one that cannot be used yet is said, and looked at
+    again, while the server runs."""
     path = section.google_credentials
-    named_by = ""
+    named_by = None
     if path == GOOGLE_DEFAULT:
+        # Without the variable, the metadata server.
         path = environ.get(GOOGLE_APPLICATION_CREDENTIALS) or None
-        named_by = f" (named by {GOOGLE_APPLICATION_CREDENTIALS})"
-    file = None
-    if path is not None:  # "default" without a file: the metadata server
-        try:
-            file = read_google_credentials_file(path, section.allow_insecure_http)
-        except CredentialError as error:
-            key = f"{_server_path(name)}.{keys.GOOGLE_CREDENTIALS}"
-            problems.append(ConfigurationProblem(key, f"{error}{named_by}", name))
-            return None
+        named_by = GOOGLE_APPLICATION_CREDENTIALS
     return GoogleSettings(
-        file,
+        path,
+        named_by,
         section.scope or DEFAULT_GOOGLE_SCOPE,
         section.allow_insecure_http,
         http_settings(section, orthanc),

@@ -7,29 +7,29 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, MutableMapping
-from datetime import UTC, datetime
 
 from authlib.common.urls import add_params_to_qs
 
-from ..descriptions import CredentialDescription
+from ..descriptions import CredentialDescription, iso, moment
 from ..errors import CredentialError
 from ..keys import CLIENT_ASSERTION_FILE as KEY
 from ..unverified_jwt import JsonValue, jwt_parts
-from .base import ASSERTION_TYPE, ClientCredential
+from .base import ASSERTION_TYPE, ClientCredential, CredentialChange
 from .secret_sources import read_credential_file
+from .watched_file import WatchedFile
 
 
 def open_assertion_file(path: str) -> ClientAssertionFile:
-    """The assertion file, checked: there, readable and not empty."""
-    assertion = ClientAssertionFile(path)
-    assertion.read()
-    return assertion
+    """The assertion file. It is read at each token request: one not usable yet (a mount
+    that comes late) is said then, and looked at again until it is."""
+    return ClientAssertionFile(path)
 
 
 class ClientAssertionFile(ClientCredential):
     def __init__(self, path: str, wall_clock: Callable[[], float] = time.time) -> None:
         self._path = path
         self._wall_clock = wall_clock
+        self._watched = WatchedFile(path)
 
     @property
     def auth_method(self) -> str:
@@ -50,7 +50,7 @@ class ClientAssertionFile(ClientCredential):
         expiry = _number(claims.get("exp"))
         if expiry is not None and expiry <= self._wall_clock():
             raise CredentialError(
-                f"file {self._path} holds a JWT that expired at {_iso(expiry)}: whatever "
+                f"file {self._path} holds a JWT that expired at {_when(expiry)}: whatever "
                 "writes it (kubelet, for a projected service-account token) has stopped "
                 "renewing it",
                 key=KEY,
@@ -63,6 +63,11 @@ class ClientAssertionFile(ClientCredential):
                 ("client_id", client_id),
             ],
         )
+
+    def reload(self) -> list[CredentialChange]:
+        """Whether the file changed: read at the next request anyway, a new assertion
+        (or a file that is there at last) is worth a token request at once."""
+        return [CredentialChange(KEY, self._path)] if self._watched.changed() else []
 
     def read(self) -> str:
         """The assertion as the file holds it now."""
@@ -84,14 +89,13 @@ class ClientAssertionFile(ClientCredential):
             _, claims = self._jwt()
         except CredentialError as error:
             return CredentialDescription(KEY, file=self._path, error=str(error))
-        expiry = _number(claims.get("exp"))
         return CredentialDescription(
             KEY,
             file=self._path,
             issuer=_text(claims.get("iss")),
             subject=_text(claims.get("sub")),
             audience=_text(claims.get("aud")),
-            expires_at=None if expiry is None else datetime.fromtimestamp(expiry, UTC),
+            expires_at=moment(claims.get("exp")),
         )
 
     def _jwt(
@@ -107,12 +111,18 @@ class ClientAssertionFile(ClientCredential):
 
 
 def _number(value: JsonValue) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        return None
 
 
 def _text(value: JsonValue) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
+def _when(seconds: float) -> str:
+    when = moment(seconds)
+    return f"{seconds:g} (seconds since 1970)" if when is None else iso(when)

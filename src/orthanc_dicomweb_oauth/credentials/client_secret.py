@@ -62,7 +62,14 @@ def load_client_secret(
         return ClientSecret(_secret(settings, environ), settings.auth_method, settings.origin)
 
     files = [(keys.CLIENT_SECRET_FILE, settings.file)] if settings.file is not None else []
-    return watched_credential(load, files, settings.key)
+    return watched_credential(
+        load,
+        files,
+        key=settings.key,
+        auth_method=settings.auth_method,
+        signing_algorithm=None,
+        kind=KIND,
+    )
 
 
 def _secret(settings: ClientSecretSettings, environ: Mapping[str, str]) -> SecretStr:

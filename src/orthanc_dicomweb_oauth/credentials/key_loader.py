@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from .. import keys
 from ..errors import CredentialError
 from .base import ClientCredential
-from .private_key import AssertionAlgorithm, PrivateKey, PrivateKeySettings
+from .private_key import KIND, AssertionAlgorithm, PrivateKey, PrivateKeySettings
 from .reloading import watched_credential
 from .secret_sources import read_credential_bytes, secret_from_environment, secret_from_file
 
@@ -31,16 +31,21 @@ MINIMUM_RSA_BITS = 2048
 
 
 def load_private_key(settings: PrivateKeySettings, environ: Mapping[str, str]) -> ClientCredential:
-    """The key where the settings say, checked; raises CredentialError naming the key."""
+    """The key where the settings say, checked; raises CredentialError naming the key.
+    A key file that cannot be used yet is looked at again (``reloading``)."""
+    # The environment never changes: a variable not set is said now, not retried.
+    variable = settings.variable
+    try:
+        from_environment = None if variable is None else secret_from_environment(variable, environ)
+    except CredentialError as error:
+        raise CredentialError(str(error), key=settings.key) from None
 
     def load() -> ClientCredential:
-        if settings.variable is not None:
-            pem = secret_from_environment(settings.variable, environ)
-        elif settings.file is not None:
-            pem = secret_from_file(settings.file)
-        else:
+        if from_environment is not None:
+            return signing_key(from_environment, settings)
+        if settings.file is None:
             raise CredentialError("is required")
-        return signing_key(pem, settings)
+        return signing_key(secret_from_file(settings.file), settings)
 
     files = [
         (key, path)
@@ -50,7 +55,14 @@ def load_private_key(settings: PrivateKeySettings, environ: Mapping[str, str]) -
         )
         if path is not None
     ]
-    return watched_credential(load, files, settings.key)
+    return watched_credential(
+        load,
+        files,
+        key=settings.key,
+        auth_method="private_key_jwt",
+        signing_algorithm=settings.algorithm,
+        kind=KIND,
+    )
 
 
 def signing_key(pem: SecretStr, settings: PrivateKeySettings) -> PrivateKey:

@@ -1,7 +1,8 @@
 """What is read from files that may change while Orthanc runs (a secret file, a private key
 and its certificate, Google's credentials file), read again when one of them changes. The
 value in use is replaced only by one that loads without error; until then the previous one
-keeps serving."""
+keeps serving. Files that cannot be used at start (a Kubernetes mount not there yet) are
+looked at like rotated ones: the value is there once they are usable."""
 
 from __future__ import annotations
 
@@ -25,12 +26,26 @@ class FileBacked(Generic[Loaded]):
         self._load = load
         # Seen before the load: a change made while it reads is a change next time.
         self._files = [(key, WatchedFile(path)) for key, path in files]
-        self._current = load()
         self._lock = threading.Lock()
+        self._current: Loaded | None = None
+        self._error: CredentialError | None = None
+        try:
+            self._current = load()
+        except CredentialError as error:
+            self._error = error
 
     @property
     def current(self) -> Loaded:
-        return self._current
+        """The value; raises CredentialError, saying why, while none could be loaded."""
+        current = self._current
+        if current is None:
+            raise self._error or CredentialError("not loaded")
+        return current
+
+    @property
+    def error(self) -> CredentialError | None:
+        """Why no value could be loaded yet; None once one was."""
+        return self._error if self._current is None else None
 
     def reload(self) -> list[CredentialChange]:
         """Loads the value again if a file changed, and says which did. Raises
@@ -42,26 +57,42 @@ class FileBacked(Generic[Loaded]):
                 if watched.changed()
             ]
             if changes:
-                self._current = self._load()
+                try:
+                    self._current = self._load()
+                except CredentialError as error:
+                    self._error = error
+                    raise
+                self._error = None
         return changes
 
 
 class ReloadingCredential(ClientCredential):
-    """A credential read from files, read again when they change."""
+    """A credential read from files, read again when they change. What it is comes from
+    its settings while the files cannot be used."""
 
-    def __init__(self, files: FileBacked[ClientCredential]) -> None:
+    def __init__(
+        self,
+        files: FileBacked[ClientCredential],
+        *,
+        auth_method: str,
+        signing_algorithm: str | None,
+        kind: str,
+    ) -> None:
         self._files = files
+        self._auth_method = auth_method
+        self._signing_algorithm = signing_algorithm
+        self._kind = kind
 
     def reload(self) -> list[CredentialChange]:
         return self._files.reload()
 
     @property
     def auth_method(self) -> str:
-        return self._files.current.auth_method
+        return self._auth_method
 
     @property
     def signing_algorithm(self) -> str | None:
-        return self._files.current.signing_algorithm
+        return self._signing_algorithm
 
     def authenticate(
         self, client_id: str, token_endpoint: str, headers: MutableMapping[str, str], body: str
@@ -69,24 +100,36 @@ class ReloadingCredential(ClientCredential):
         return self._files.current.authenticate(client_id, token_endpoint, headers, body)
 
     def redacted_values(self) -> tuple[str, ...]:
-        return self._files.current.redacted_values()
+        error = self._files.error
+        return () if error is not None else self._files.current.redacted_values()
 
     def description(self) -> CredentialDescription:
+        error = self._files.error
+        if error is not None:
+            return CredentialDescription(self._kind, error=_said(error))
         return self._files.current.description()
 
     def warnings(self, now: datetime) -> list[CredentialWarning]:
-        return self._files.current.warnings(now)
+        return [] if self._files.error is not None else self._files.current.warnings(now)
 
     def __repr__(self) -> str:
-        return repr(self._files.current)
+        error = self._files.error
+        return f"{self._kind}(not loaded)" if error is not None else repr(self._files.current)
 
 
 def watched_credential(
-    load: Callable[[], ClientCredential], files: Sequence[tuple[str, str]], key: str
+    load: Callable[[], ClientCredential],
+    files: Sequence[tuple[str, str]],
+    *,
+    key: str,
+    auth_method: str,
+    signing_algorithm: str | None,
+    kind: str,
 ) -> ClientCredential:
-    """The credential ``load`` reads, read again when one of ``files`` changes; loaded once
-    when none is a file (a secret or key from the environment or the configuration never
-    changes). Its errors name ``key`` unless they name another."""
+    """The credential ``load`` reads, read again when one of ``files`` changes. Without a
+    file (a secret or a key from the environment or the configuration, which never
+    changes), it is loaded once and its CredentialError raised. Errors name ``key`` unless
+    they name another."""
 
     def load_naming_the_key() -> ClientCredential:
         try:
@@ -96,4 +139,13 @@ def watched_credential(
 
     if not files:
         return load_naming_the_key()
-    return ReloadingCredential(FileBacked(load_naming_the_key, files))
+    return ReloadingCredential(
+        FileBacked(load_naming_the_key, files),
+        auth_method=auth_method,
+        signing_algorithm=signing_algorithm,
+        kind=kind,
+    )
+
+
+def _said(error: CredentialError) -> str:
+    return f"{error.key}: {error}" if error.key else str(error)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import hashlib
 import os
 
+from ..errors import CredentialError
+from .secret_sources import read_credential_bytes
+
 Stamp = tuple[int, int, int, int]
 
 
@@ -43,8 +46,9 @@ def _stamp(path: str) -> Stamp | None:
 
 
 def _digest(path: str) -> bytes | None:
+    """The content's digest; None when it cannot be read (nor is a credential: a FIFO, a
+    device, a file too large)."""
     try:
-        with open(path, "rb") as file:
-            return hashlib.sha256(file.read()).digest()
-    except OSError:
+        return hashlib.sha256(read_credential_bytes(path)).digest()
+    except CredentialError:
         return None

@@ -6,8 +6,9 @@ is delivered again, as each kind of job allows.
 A failed STOW-RS job is never resubmitted: Orthanc would resume it past the instances it
 had already read, send nothing, and report success. Its instances go in a new STOW-RS job
 instead, where the DICOMweb plugin lists them (1.18 and later). A retrieve job starts
-again from the beginning when resubmitted. Jobs the healer sent or resubmitted are not
-healed twice."""
+again from the beginning when resubmitted. A job is healed once: the healer remembers the
+jobs it looked at and acted on and those it sent. It acts only on a job it can tie to a
+managed server: the job names it, or the one managed server refuses its token now."""
 
 from __future__ import annotations
 
@@ -19,14 +20,19 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from ..errors import DicomWebApiError, DicomWebOAuthError, TokenUnavailableError
+from ..errors import (
+    DicomWebApiError,
+    DicomWebOAuthError,
+    RefreshRefusedError,
+    TokenUnavailableError,
+)
 from ..logs import LOGGER
 from ..sources.access_token import AccessToken
 from .failed_job import FailedJob, JobKind
 
 # At most one refresh per server in this many seconds, however many jobs fail.
 REFRESH_INTERVAL = 60.0
-# How many of the jobs it sent or resubmitted the healer remembers, not to heal them again.
+# How many of the jobs it acted on or sent the healer remembers, not to heal them again.
 REMEMBERED_JOBS = 1000
 
 
@@ -114,8 +120,12 @@ class RefusedJobHealer:
             self._servers[server].token()
         except TokenUnavailableError:
             return  # no valid token: the refusal is no surprise, and the keeper is on it
-        if failed.kind is JobKind.RETRIEVE and not self._jobs.refuses_token(server):
-            return  # error 9 also means a broken answer: only a refused QIDO-RS confirms
+        confirm = failed.kind is JobKind.RETRIEVE or failed.server is None
+        if confirm and not self._jobs.refuses_token(server):
+            # A retrieve job's error 9 also means a broken answer, and a job that names no
+            # server may be another's: only the managed server refusing a QIDO-RS ties it.
+            return
+        self._remember(job_id)
         try:
             refreshed = self._refresh(server)
         except DicomWebOAuthError as error:
@@ -145,7 +155,7 @@ class RefusedJobHealer:
     def _server_of(self, failed: FailedJob) -> str | None:
         if failed.server is not None:
             return failed.server if failed.server in self._servers else None
-        if len(self._servers) == 1:
+        if len(self._servers) == 1:  # to be confirmed by a QIDO-RS through it
             return next(iter(self._servers))
         if failed.kind is JobKind.STOW:
             self._logger.warning(
@@ -157,15 +167,21 @@ class RefusedJobHealer:
         return None
 
     def _refresh(self, server: str) -> str:
-        """A new token for the server, unless one was asked for a refused job less than
-        REFRESH_INTERVAL ago (the jobs of a batch fail together); what was done, said.
-        Raises TokenRequestError or TokenUnavailableError."""
+        """A new token for the server, unless one was had for a refused job less than
+        REFRESH_INTERVAL ago (the jobs of a batch fail together), or asked for moments
+        ago by anyone; what was done, said. Raises TokenRequestError,
+        TokenUnavailableError or RefreshRefusedError."""
         now = self._clock()
         last = self._refreshed_at.get(server)
         if last is not None and now - last < REFRESH_INTERVAL:
-            return f"a new token was asked for {now - last:.0f} s ago"
-        self._refreshed_at[server] = now
-        self._servers[server].refresh()
+            return f"a new token was had {now - last:.0f} s ago"
+        try:
+            self._servers[server].refresh()
+        except RefreshRefusedError as refused:
+            if not refused.recent:
+                raise
+            return "a new token was asked for moments ago"
+        self._refreshed_at[server] = self._clock()
         return "token refreshed"
 
     def _deliver_again(self, server: str, failed: FailedJob) -> str:
@@ -174,7 +190,6 @@ class RefusedJobHealer:
         if not self._resend:
             return "not sent again (ResubmitRefusedJobs is false)"
         if failed.kind is JobKind.RETRIEVE:
-            self._remember(failed.id)
             self._jobs.resubmit(failed.id)
             return "job resubmitted"
         if failed.instances is None:

@@ -9,15 +9,16 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from ..config.settings import LoadedConfiguration
 from ..descriptions import iso, source_fields
-from ..errors import InvalidServerError, UnknownServerError
-from ..keys import SECTION
+from ..errors import ConfigurationProblem, InvalidServerError, UnknownServerError
+from ..keys import SECTION, SERVERS
 from ..logs import LOGGER
+from ..redaction import sanitize_external_text
 from ..sources.access_token import LifetimeSource
 from ..tokens.keeper import KeeperState
 from ..tokens.server_tokens import create_server_tokens
@@ -63,17 +64,35 @@ class OAuthService:
         )
         servers = sorted(configuration.servers.items())
         delays = start_delays(len(servers), random.Random())  # noqa: S311 - load, not secrecy
-        self._workers = {
-            name: ServerWorker(
+        self._workers: dict[str, ServerWorker] = {}
+        refused: list[ConfigurationProblem] = []
+        for (name, settings), delay in zip(servers, delays, strict=True):
+            try:
+                tokens = create_server_tokens(settings, logger)
+            except Exception as error:  # one server's defect never stops the others
+                said = sanitize_external_text(str(error), ())
+                refused.append(
+                    ConfigurationProblem(
+                        f"{SECTION}.{SERVERS}.{name}",
+                        f"cannot be set up ({type(error).__name__}: {said})",
+                        name,
+                    )
+                )
+                continue
+            self._workers[name] = ServerWorker(
                 settings,
-                create_server_tokens(settings, logger),
+                tokens,
                 dicomweb,
                 check_interval=configuration.check_interval,
                 start_delay=delay,
                 logger=logger,
             )
-            for (name, settings), delay in zip(servers, delays, strict=True)
-        }
+        if refused:
+            self._configuration = replace(
+                configuration,
+                servers={name: configuration.servers[name] for name in self._workers},
+                problems=(*configuration.problems, *refused),
+            )
         self._healer = RefusedJobHealer(
             self._workers, jobs, resend=configuration.resubmit_refused_jobs, logger=logger
         )
@@ -146,6 +165,8 @@ class OAuthService:
             "DefinitionRestores": sync.definition_restores,
             "LastDefinitionWrite": _iso(sync.last_write),
             "LastDefinitionError": sync.last_sync_error,
+            "InternalErrors": sync.internal_errors,
+            "LastInternalError": sync.last_internal_error,
             "Url": worker.settings.dicomweb_definition["Url"],
             **source_fields(worker.source_description()),
         }
@@ -189,7 +210,7 @@ class OAuthService:
         """Per-server values for Orthanc's /tools/metrics-prometheus."""
         values: dict[str, float] = {}
         for name, worker in self._workers.items():
-            keeper, _ = worker.status()
+            keeper, sync = worker.status()
             suffix = _metric_name(name)
             values[f"dicomweb_oauth_token_expires_in_seconds_{suffix}"] = keeper.expires_in or 0.0
             values[f"dicomweb_oauth_token_valid_{suffix}"] = float(
@@ -197,6 +218,7 @@ class OAuthService:
             )
             values[f"dicomweb_oauth_refreshes_total_{suffix}"] = keeper.refreshes
             values[f"dicomweb_oauth_failures_total_{suffix}"] = keeper.failures
+            values[f"dicomweb_oauth_internal_errors_total_{suffix}"] = sync.internal_errors
         return values
 
     def _worker(self, name: str) -> ServerWorker:

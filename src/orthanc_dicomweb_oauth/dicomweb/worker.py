@@ -15,6 +15,7 @@ from ..config.settings import ServerSettings
 from ..descriptions import SourceDescription
 from ..errors import DicomWebApiError, TokenUnavailableError
 from ..logs import LOGGER
+from ..redaction import sanitize_external_text
 from ..sources.access_token import AccessToken
 from ..tokens.keeper import KeeperState, KeeperStatus
 from ..tokens.server_tokens import ServerTokens
@@ -41,6 +42,9 @@ class SyncStatus:
     definition_restores: int
     last_write: datetime | None
     last_sync_error: str | None
+    # Unexpected errors of the worker's rounds (a defect, an input nothing foresaw).
+    internal_errors: int
+    last_internal_error: str | None
 
 
 class ServerWorker:
@@ -77,6 +81,9 @@ class ServerWorker:
         self._restores = 0
         self._last_write: datetime | None = None
         self._sync_error: str | None = None
+        self._internal_errors = 0
+        self._internal_errors_in_a_row = 0
+        self._internal_error: str | None = None
         self._next_check: float | None = None
         self._next_credential_check: float | None = None
 
@@ -102,7 +109,11 @@ class ServerWorker:
         return not self._thread.is_alive()
 
     def refresh(self) -> AccessToken:
-        """A new token now, written to the DICOMweb plugin (an administrator's request)."""
+        """A new token now, written to the DICOMweb plugin (an administrator's request, or
+        the healer's). A credential file changed ends a wait after a refusal that needs an
+        administrator. Raises what ``TokenKeeper.refresh`` raises."""
+        if self._tokens.credentials.changed():
+            self._keeper.request_now()
         token = self._keeper.refresh()
         self._sync(token)
         return token
@@ -113,7 +124,14 @@ class ServerWorker:
 
     def status(self) -> tuple[KeeperStatus, SyncStatus]:
         with self._lock:
-            sync = SyncStatus(self._writes, self._restores, self._last_write, self._sync_error)
+            sync = SyncStatus(
+                self._writes,
+                self._restores,
+                self._last_write,
+                self._sync_error,
+                self._internal_errors,
+                self._internal_error,
+            )
         return self._keeper.status(), sync
 
     def unready(self) -> str | None:
@@ -125,6 +143,8 @@ class ServerWorker:
             return f"no valid token ({keeper.state.value}){detail}"
         if sync.last_sync_error is not None:
             return sync.last_sync_error
+        if sync.last_internal_error is not None:
+            return f"the server's worker failed: {sync.last_internal_error}"
         if sync.definition_writes == 0:
             return "the server definition is not written yet"
         return None
@@ -165,13 +185,50 @@ class ServerWorker:
         if self._stop.wait(self._start_delay):
             return
         while not self._stop.is_set():
-            self._stop.wait(self.step())
+            try:
+                wait = self.step()
+            except Exception as error:  # a defect or an odd input: this server alone pays
+                wait = self._after_internal_error(error)
+            else:
+                self._after_a_round()
+            self._stop.wait(wait)
+
+    def _after_internal_error(self, error: Exception) -> float:
+        """Logs an unexpected error once (its type and its message, redacted), counts it,
+        and says how long to wait: the keeper's pace after transient failures."""
+        said = sanitize_external_text(self._tokens.source.redact(str(error)), ())
+        message = f"{type(error).__name__}: {said}" if said else type(error).__name__
+        with self._lock:
+            self._internal_errors += 1
+            self._internal_errors_in_a_row += 1
+            in_a_row = self._internal_errors_in_a_row
+            repeated = message == self._internal_error
+            self._internal_error = message
+        if not repeated:
+            self._logger.error(
+                "%s: internal error in the server's worker (%s); trying again", self.name, message
+            )
+        refresh = self.settings.refresh
+        return min(
+            refresh.retry_max_delay, refresh.retry_initial_delay * 2.0 ** min(in_a_row - 1, 32)
+        )
+
+    def _after_a_round(self) -> None:
+        with self._lock:
+            recovered = self._internal_error is not None
+            self._internal_errors_in_a_row = 0
+            self._internal_error = None
+        if recovered:
+            self._logger.info("%s: the server's worker works again", self.name)
 
     def _sync(self, token: AccessToken) -> None:
-        """Writes the definition with this token. The definition is written again at each
-        check because a replaced header value cannot be read back; a definition found
-        missing or changed is logged as restored."""
+        """Writes the definition with the keeper's current token (``token`` when none is
+        valid any more): another thread may have written a newer one while this one waited
+        for the lock. The definition is written again at each check because a replaced
+        header value cannot be read back; a definition found missing or changed is logged
+        as restored."""
         with self._lock:
+            token = self._keeper.cached_token() or token
             drift = None
             if self._written is not None:
                 try:

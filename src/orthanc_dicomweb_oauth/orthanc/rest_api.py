@@ -3,6 +3,7 @@ answers, through the service's named methods. Answers never hold a secret or a t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,7 @@ from ..dicomweb.service import OAuthService
 from ..errors import (
     InvalidServerError,
     QidoError,
+    RefreshRefusedError,
     TokenRequestError,
     TokenUnavailableError,
     UnknownServerError,
@@ -30,6 +32,7 @@ class RestAnswer:
     status: int
     body: dict[str, Any] | None = None
     allowed: str | None = None  # for 405
+    retry_after: int | None = None  # seconds, for 429
 
 
 def handle(
@@ -73,6 +76,12 @@ def handle_ready(service: OAuthService, method: str) -> RestAnswer:
 def _refresh(service: OAuthService, name: str) -> RestAnswer:
     try:
         service.refresh(name)
+    except RefreshRefusedError as refused:
+        return RestAnswer(
+            429,
+            {"Error": str(refused), **service.server_status(name)},
+            retry_after=max(1, math.ceil(refused.retry_after)),
+        )
     except (TokenRequestError, TokenUnavailableError) as error:
         return RestAnswer(502, {"Error": str(error), **service.server_status(name)})
     return RestAnswer(200, service.server_status(name))

@@ -21,12 +21,16 @@ def answer_starting(output: Any) -> None:
 # Differences between the Python plugin's versions, handled here and only here.
 
 
-def send_json_status(output: Any, status: int, text: str) -> None:
+def send_json_status(
+    output: Any, status: int, text: str, headers: dict[str, str] | None = None
+) -> None:
     """An HTTP status with a JSON body. The Python plugin 4.0 (Orthanc 1.10) takes the body
     as a str and its length; 5.0 and later take the body alone. Each rejects the other's
     arguments with a TypeError before sending anything. ``text`` is ASCII: its length is
     its size in bytes."""
     output.SetHttpHeader("Content-Type", "application/json")
+    for name, value in (headers or {}).items():
+        output.SetHttpHeader(name, value)
     try:
         output.SendHttpStatus(status, text)
     except TypeError:

@@ -19,7 +19,7 @@ from ..logs import LOGGER
 from .dicomweb_client import OrthancDicomWebServers, qido_study_count
 from .job_client import OrthancJobsApi
 from .log_handler import OrthancLogHandler
-from .rest_api import handle, handle_ready
+from .rest_api import RestAnswer, handle, handle_ready
 from .routes import READY_ROUTE, answer_starting, send_json_status
 
 _service: OAuthService | None = None
@@ -72,16 +72,19 @@ def answer_rest(output: Any, uri: str, **request: Any) -> None:
         name = groups[0] if groups else None
         action = groups[1] if len(groups) > 1 else None
         answer = handle(service, request["method"], name, action, qido_study_count)
+    send_answer(output, answer)
+
+
+def send_answer(output: Any, answer: RestAnswer) -> None:
+    """The answer through Orthanc: a JSON body, or the methods allowed for a 405."""
     if answer.allowed is not None:
         output.SendMethodNotAllowed(answer.allowed)
     elif answer.status == 200:
         output.AnswerBuffer(json.dumps(answer.body, indent=2), "application/json")
     else:
-        _send_error(output, answer.status, answer.body or {})
-
-
-def _send_error(output: Any, status: int, body: Mapping[str, Any]) -> None:
-    send_json_status(output, status, json.dumps(body, indent=2, ensure_ascii=True))
+        headers = {} if answer.retry_after is None else {"Retry-After": str(answer.retry_after)}
+        text = json.dumps(answer.body or {}, indent=2, ensure_ascii=True)
+        send_json_status(output, answer.status, text, headers)
 
 
 def _publish_metrics(values: Mapping[str, float]) -> None:

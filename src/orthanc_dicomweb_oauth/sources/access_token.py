@@ -7,13 +7,19 @@ debugging access. The token value never appears in a repr.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..errors import TokenRequestError
 from ..unverified_jwt import JsonValue, jwt_parts
 
 LifetimeSource = Literal["expires_in", "jwt_exp", "default"]
+
+# RFC 6750 §2.1: what a bearer token is made of. Anything else would go into the HTTP
+# header the DICOMweb plugin sends as it is: a CR LF adds a header of the provider's.
+B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 # Claims that say who issued the token, for whom, with which rights, and until when.
 DISPLAYED_CLAIMS = (
@@ -46,6 +52,18 @@ class AccessToken:
 
     def __str__(self) -> str:
         return repr(self)
+
+
+def check_bearer_syntax(value: str) -> None:
+    """Raises TokenRequestError (the provider's fault, worth another try) for a token
+    that is not RFC 6750's ``b64token``; the token is never shown."""
+    if not B64TOKEN.fullmatch(value):
+        raise TokenRequestError(
+            f"the provider issued an access token of {len(value)} characters that are not all "
+            "those of a bearer token (RFC 6750: letters, digits, -._~+/ and = at the end): "
+            "refused",
+            transient=True,
+        )
 
 
 def read_jwt_claims(token: str) -> dict[str, JsonValue] | None:

@@ -23,7 +23,7 @@ from ..credentials.base import CredentialChange
 from ..descriptions import CredentialDescription, SourceDescription
 from ..errors import TokenRequestCancelledError, TokenRequestError
 from ..keys import AZURE_MANAGED_IDENTITY as KIND
-from ..redaction import sanitize_external_text
+from ..redaction import HeldSecrets, redact, sanitize_external_text
 from .access_token import AccessToken
 from .lifetime import token_until
 from .settings import AzureManagedIdentitySettings
@@ -48,6 +48,9 @@ class AzureManagedIdentitySource:
     ) -> None:
         self._settings = settings
         self._wall_clock = wall_clock
+        # The identity endpoint's secret header.
+        self._held = HeldSecrets()
+        self._held.hold(*(os.environ.get(name, "") for name in ("IDENTITY_HEADER", "MSI_SECRET")))
         self._closed = False
         self._lock = threading.Lock()
         self._in_flight: ManagedIdentityCredential | None = None
@@ -85,6 +88,9 @@ class AzureManagedIdentitySource:
             ),
         )
 
+    def redact(self, text: str) -> str:
+        return redact(text, self._held)
+
     def reload_credentials(self) -> list[CredentialChange]:
         return []  # a managed identity has no file
 
@@ -118,7 +124,7 @@ class AzureManagedIdentitySource:
 
     def _translated(self, error: AzureError | ValueError, statuses: list[int]) -> TokenRequestError:
         said = getattr(error, "message", None) or str(error) or type(error).__name__
-        message = sanitize_external_text(said, _redacted())
+        message = sanitize_external_text(said, self._held)
         if not statuses:
             return TokenRequestError(
                 f"no managed identity endpoint answered at {_endpoint()}: not running on Azure "
@@ -156,12 +162,3 @@ def _endpoint() -> str:
         authority = os.environ.get("AZURE_POD_IDENTITY_AUTHORITY_HOST", IMDS).strip("/")
         return authority + IMDS_PATH
     return os.environ.get("IDENTITY_ENDPOINT") or os.environ.get("MSI_ENDPOINT") or ""
-
-
-def _redacted() -> tuple[str, ...]:
-    """The identity endpoint's secret header."""
-    return tuple(
-        value
-        for value in (os.environ.get("IDENTITY_HEADER"), os.environ.get("MSI_SECRET"))
-        if value
-    )

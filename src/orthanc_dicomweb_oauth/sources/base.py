@@ -25,6 +25,11 @@ class TokenSource(Protocol):
         """Where tokens come from, and with which identity: never a secret or a token."""
         ...
 
+    def redact(self, text: str) -> str:
+        """The text with every secret the source has held since it was made (those a
+        rotation replaced included), in every form, replaced."""
+        ...
+
     def reload_credentials(self) -> list[CredentialChange]:
         """Reads the credential's files again if they changed, and says which did. Raises
         CredentialError when a changed file cannot be used: the source keeps the previous

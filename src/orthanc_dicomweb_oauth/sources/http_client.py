@@ -9,7 +9,7 @@ import socket
 import ssl
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import httpx2
@@ -69,9 +69,12 @@ class TokenHttpClient:
         self._connections.interrupt()
         self.session.close()
 
-    def translated(self, error: BaseException, secrets: Sequence[str]) -> TokenRequestError:
-        """A network failure of a token request, as the error the keeper retries."""
-        settings, endpoint = self._settings, self._endpoint
+    def translated(
+        self, error: BaseException, secrets: Iterable[str], endpoint: str | None = None
+    ) -> TokenRequestError:
+        """A network failure of a request to ``endpoint`` (by default, what the client
+        talks to), as the error the keeper retries."""
+        settings, endpoint = self._settings, endpoint or self._endpoint
         if isinstance(error, httpx2.ConnectTimeout):
             return TokenRequestError(
                 f"timed out after {settings.connect_timeout:g} s connecting to {endpoint}",

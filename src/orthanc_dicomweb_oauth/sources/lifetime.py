@@ -1,6 +1,7 @@
-"""How long a token is used: the provider's ``expires_in``, else the JWT's ``exp``, else a
-configured default; the shorter of the first two when both are given; never beyond a day.
-One set of rules for every source."""
+"""A token as every source hands it over: its value checked as a bearer token's, and how
+long it is used: the provider's ``expires_in``, else the JWT's ``exp``, else a configured
+default; the shorter of the first two when both are given; never beyond a day, never under
+a second. A number no float holds is the provider's fault, retried like an outage."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from collections.abc import Callable, Mapping
 
 from ..errors import TokenRequestError
 from ..unverified_jwt import JsonValue
-from .access_token import AccessToken, LifetimeSource, read_jwt_claims
+from .access_token import AccessToken, LifetimeSource, check_bearer_syntax, read_jwt_claims
 
 # A longer claimed lifetime is not trusted: the token is refreshed at least this often.
 MAX_TRUSTED_LIFETIME = 86_400.0
+# A shorter one cannot be used: a request would outlive its token.
+MIN_USABLE_LIFETIME = 1.0
 
 
 def token_lifetime(
@@ -24,19 +27,22 @@ def token_lifetime(
 ) -> AccessToken:
     """The token, with the lifetime the rules give from the provider's ``expires_in`` (a
     number or a numeric string), its claims and ``default_lifetime``. Raises
-    TokenRequestError for a token already expired."""
+    TokenRequestError for a token that is not a bearer token's characters, or already
+    expired, or too short-lived to use."""
+    check_bearer_syntax(value)
     claims = read_jwt_claims(value)
     notes: list[str] = []
     source: LifetimeSource
     jwt_remaining = _jwt_remaining(claims, wall_clock)
-    claimed = _number(expires_in)
+    claimed = _number(expires_in, "expires_in")
     if expires_in is not None and claimed is None:
         notes.append("expires_in is not a number; ignored")
-    if claimed is not None and claimed <= 0:
+    if claimed is not None and claimed < MIN_USABLE_LIFETIME:
         # The provider's own answer, whatever the clocks: a provider in trouble, retried
         # like an outage, not left for an administrator.
+        state = "already expired" if claimed <= 0 else "too short to use"
         raise TokenRequestError(
-            f"token endpoint issued a token with expires_in {claimed:g}: already expired",
+            f"token endpoint issued a token with expires_in {claimed:g}: {state}",
             transient=True,
         )
     if claimed is not None:
@@ -56,6 +62,12 @@ def token_lifetime(
     if lifetime <= 0:
         raise TokenRequestError(
             "token endpoint issued a token whose JWT exp has already passed", transient=False
+        )
+    if lifetime < MIN_USABLE_LIFETIME:
+        raise TokenRequestError(
+            f"token endpoint issued a token whose JWT exp leaves {lifetime:.3f} s: too short "
+            "to use",
+            transient=True,
         )
     if lifetime > MAX_TRUSTED_LIFETIME:
         notes.append(f"claimed lifetime {lifetime:g} s capped to {MAX_TRUSTED_LIFETIME:g} s")
@@ -79,20 +91,29 @@ def _jwt_remaining(
 ) -> float | None:
     if claims is None:
         return None
-    exp = _number(claims.get("exp"))
+    exp = _number(claims.get("exp"), "the JWT's exp")
     return None if exp is None else exp - wall_clock()
 
 
-def _number(value: JsonValue) -> float | None:
+def _number(value: JsonValue, what: str) -> float | None:
+    """The value as a number, None when it is not one; raises TokenRequestError for a
+    number no float holds."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, int | float):
+            number = float(value)
+        elif isinstance(value, str):
             number = float(value.strip())
-        except ValueError:
+        else:
             return None
-    else:
+    except ValueError:
         return None
-    return number if math.isfinite(number) else None
+    except OverflowError:  # an integer of hundreds of digits
+        number = math.inf
+    if not math.isfinite(number):
+        raise TokenRequestError(
+            f"token endpoint issued a token with {what} that is not a finite number",
+            transient=True,
+        )
+    return number

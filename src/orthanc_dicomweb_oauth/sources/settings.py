@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..credentials.base import ClientCredential, CredentialWarning
-from .google.credentials_file import GoogleCredentialsFile
 
 
 @dataclass(frozen=True)
@@ -42,9 +41,12 @@ class ClientCredentialsSettings:
 @dataclass(frozen=True)
 class GoogleSettings:
     """Tokens from Google for a service account's key, an external account or an
-    impersonated service account (``file``), or from the metadata server (None)."""
+    impersonated service account (the credentials file at ``file``, read by the source),
+    or from the metadata server (None). ``named_by``: the environment variable that named
+    the file, if one did."""
 
-    file: GoogleCredentialsFile | None
+    file: str | None
+    named_by: str | None
     scope: str
     allow_insecure_http: bool
     http: HttpSettings

@@ -4,6 +4,7 @@ provider asks to wait (``Retry-After``)."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Collection
 from email.utils import parsedate_to_datetime
@@ -20,14 +21,16 @@ def status_is_transient(status: int, also: Collection[int] = ()) -> bool:
 def retry_after_seconds(
     header: str | None, wall_clock: Callable[[], float] = time.time
 ) -> float | None:
-    """Retry-After as delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    """Retry-After as delta-seconds or an HTTP date (RFC 9110 §10.2.3); None when it is
+    neither (a digit of another script, a date no calendar holds)."""
     if header is None:
         return None
     header = header.strip()
-    if header.isdigit():
-        return float(header)
+    if header.isascii() and header.isdigit():
+        seconds = float(header)
+        return seconds if math.isfinite(seconds) else None
     try:
         moment = parsedate_to_datetime(header)
-    except (TypeError, ValueError):
+        return max(0.0, moment.timestamp() - wall_clock())
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    return max(0.0, moment.timestamp() - wall_clock())

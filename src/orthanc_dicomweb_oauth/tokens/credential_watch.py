@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from ..errors import CredentialError, TokenRequestError
+from ..redaction import sanitize_external_text
 from ..sources.access_token import AccessToken
 from ..sources.base import TokenSource
 
@@ -28,14 +29,13 @@ class CredentialWatch:
             changes = self._source.reload_credentials()
         except CredentialError as error:
             message = f"{error.key}: {error}" if error.key else str(error)
-            if message != self._logged_error:
-                self._logged_error = message
-                self._logger.error(
-                    "%s: a credential file changed but cannot be used (%s); still using the "
-                    "previous one",
-                    self._server,
-                    message,
-                )
+            self._log_once("a credential file changed but cannot be used (%s)", message)
+            return False
+        except Exception as error:  # a defect or an odd file: the next look still comes
+            said = sanitize_external_text(self._source.redact(str(error)), ())
+            self._log_once(
+                "cannot look at the credential files (%s)", f"{type(error).__name__}: {said}"
+            )
             return False
         for change in changes:
             self._logger.info(
@@ -47,6 +47,11 @@ class CredentialWatch:
         if changes:
             self._logged_error = None
         return bool(changes)
+
+    def _log_once(self, what: str, message: str) -> None:
+        if message != self._logged_error:
+            self._logged_error = message
+            self._logger.error(f"%s: {what}", self._server, message)
 
     def fetch(self) -> AccessToken:
         """A token from the source; when the provider refuses the client, the credential

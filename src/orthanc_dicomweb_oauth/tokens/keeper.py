@@ -16,10 +16,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from ..errors import TokenRequestCancelledError, TokenRequestError, TokenUnavailableError
+from ..errors import (
+    RefreshRefusedError,
+    TokenRequestCancelledError,
+    TokenRequestError,
+    TokenUnavailableError,
+)
 from ..logs import LOGGER
+from ..redaction import sanitize_external_text
 from ..sources.access_token import AccessToken, LifetimeSource
 from .schedule import Schedule
+
+# Whatever the provider answers (a lifetime of a millisecond, no wait asked), a server's
+# token requests are at least this far apart.
+MIN_REQUEST_INTERVAL = 1.0
+# Tokens asked for whatever the schedule (the REST API's refresh, the healer) are at least
+# this far apart: any REST user could otherwise exhaust a provider's quota.
+MIN_FORCED_REQUEST_INTERVAL = 5.0
 
 
 class KeeperState(StrEnum):
@@ -64,9 +77,12 @@ class TokenKeeper:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         logger: logging.Logger = LOGGER,
+        redact: Callable[[str], str] = lambda text: text,
     ) -> None:
+        """``redact`` removes the source's secrets from an unexpected error's message."""
         self._server = server
         self._fetch = fetch
+        self._redact = redact
         self._schedule = schedule
         self._wait_timeout = wait_timeout
         self._clock = clock
@@ -76,6 +92,7 @@ class TokenKeeper:
         self._cached: _CachedToken | None = None
         self._in_flight = False
         self._next_request_at = float("-inf")
+        self._last_request_started: float | None = None
         self._last_error: TokenRequestError | None = None
         self._last_error_at: float | None = None
         self._last_refresh_at: float | None = None
@@ -98,8 +115,16 @@ class TokenKeeper:
 
     def refresh(self) -> AccessToken:
         """A new token now, whatever the schedule (an administrator's request). Joins a
-        request already in flight. Raises TokenRequestError when the request fails."""
+        request already in flight. Raises TokenRequestError when the request fails, and
+        RefreshRefusedError, without a request, when one was made less than
+        MIN_FORCED_REQUEST_INTERVAL ago or the keeper waits after a refusal that needs an
+        administrator (until ``request_now``) or as long as the provider asked."""
         return self._acquire(force=True)
+
+    def cached_token(self) -> AccessToken | None:
+        """The cached token while it is valid; never a request."""
+        with self._condition:
+            return self._valid_token(self._clock())
 
     def request_now(self) -> None:
         """Makes the next ``token()`` request a token, whatever the schedule: after a
@@ -163,9 +188,12 @@ class TokenKeeper:
             if self._requests > completed_before:
                 return self._outcome_for_waiter(force)
             now = self._clock()
-            if not force and now < self._next_request_at:
+            if force:
+                self._check_forced(now)
+            elif now < self._next_request_at:
                 return self._serve_cached(now)
             self._in_flight = True
+            self._last_request_started = now
         try:
             return self._request()
         except TokenRequestError:
@@ -173,6 +201,31 @@ class TokenKeeper:
                 raise
             with self._condition:
                 return self._serve_cached(self._clock())
+
+    def _check_forced(self, now: float) -> None:
+        last = self._last_request_started
+        if last is not None and now - last < MIN_FORCED_REQUEST_INTERVAL:
+            wait = MIN_FORCED_REQUEST_INTERVAL - (now - last)
+            raise RefreshRefusedError(
+                f"{self._server}: a token was asked for {now - last:.1f} s ago; at most one "
+                f"request every {MIN_FORCED_REQUEST_INTERVAL:g} s is made on demand",
+                retry_after=wait,
+                recent=True,
+            )
+        error = self._last_error
+        waiting = self._next_request_at - now
+        if error is not None and waiting > 0 and (not error.transient or error.retry_after):
+            why = (
+                "after a refusal that needs an administrator, until the configuration or a "
+                "credential file changes"
+                if not error.transient
+                else "as long as the provider asked (Retry-After)"
+            )
+            raise RefreshRefusedError(
+                f"{self._server}: waiting {why}: {error}; next request in {waiting:.0f} s",
+                retry_after=waiting,
+                recent=False,
+            )
 
     def _outcome_for_waiter(self, force: bool) -> AccessToken:
         """The result of the request another caller made while this one waited."""
@@ -215,8 +268,9 @@ class TokenKeeper:
             raise TokenUnavailableError(f"{self._server}: stopped") from None
         except Exception as error:
             # A defect must not leave the keeper "in flight" forever, nor retry in a loop.
+            said = sanitize_external_text(self._redact(str(error)), ())
             failure = TokenRequestError(
-                f"internal error while requesting a token ({type(error).__name__})",
+                f"internal error while requesting a token ({type(error).__name__}: {said})",
                 transient=False,
             )
             self._record_failure(failure)
@@ -234,7 +288,7 @@ class TokenKeeper:
                 refresh_at=started + self._schedule.refresh_after(token.lifetime),
                 expires_at=started + token.lifetime,
             )
-            self._next_request_at = self._cached.refresh_at
+            self._next_request_at = max(self._cached.refresh_at, started + MIN_REQUEST_INTERVAL)
             self._requests += 1
             self._refreshes += 1
             self._consecutive_failures = 0
@@ -274,7 +328,11 @@ class TokenKeeper:
                 None if self._cached is None or valid is None else (self._cached.expires_at - now)
             )
             delay = self._schedule.retry_after(error, self._consecutive_failures, valid_for)
-            self._next_request_at = now + delay
+            started = self._last_request_started
+            self._next_request_at = max(
+                now + delay, (now if started is None else started) + MIN_REQUEST_INTERVAL
+            )
+            delay = self._next_request_at - now
             self._in_flight = False
             state = self._state(now)
             message = str(error)

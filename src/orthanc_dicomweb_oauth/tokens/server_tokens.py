@@ -52,6 +52,7 @@ def create_server_tokens(
         wait_timeout=http.connect_timeout + http.read_timeout + WAIT_GRACE_SECONDS,
         clock=clock,
         logger=logger,
+        redact=source.redact,
     )
     return ServerTokens(keeper, source, credentials)
 

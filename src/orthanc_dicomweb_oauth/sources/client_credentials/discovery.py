@@ -9,10 +9,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ... import keys
 from ...errors import TokenRequestError
+from ...redaction import sanitize_external_text
 from ...url_policy import url_problem
 
 OIDC_WELL_KNOWN = "/.well-known/openid-configuration"
 RFC8414_WELL_KNOWN = "/.well-known/oauth-authorization-server"
+# A value of the metadata, shown in an error: a URL or a method's name, not a page.
+MAX_SHOWN_VALUE = 120
+MAX_SHOWN_METHODS = 10
 # RFC 8414 §2 and OpenID Connect Discovery §3: the default when the field is absent.
 DEFAULT_AUTH_METHODS = ("client_secret_basic",)
 
@@ -41,7 +45,7 @@ def token_endpoint_from_metadata(
     is the private_key_jwt assertion's, None for the other methods."""
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         document = None
     if not isinstance(document, dict):
         raise TokenRequestError(
@@ -50,8 +54,8 @@ def token_endpoint_from_metadata(
     announced = document.get("issuer")
     if not isinstance(announced, str) or announced.rstrip("/") != issuer.rstrip("/"):
         raise TokenRequestError(
-            f"the provider's metadata at {url} names another issuer ({announced!r}): Issuer "
-            "must be the provider's issuer exactly",
+            f"the provider's metadata at {url} names another issuer ({_shown(announced)}): "
+            "Issuer must be the provider's issuer exactly",
             transient=False,
         )
     endpoint = document.get("token_endpoint")
@@ -62,7 +66,9 @@ def token_endpoint_from_metadata(
     problem = url_problem(endpoint, allow_http)
     if problem is not None:
         raise TokenRequestError(
-            f"the token endpoint {endpoint} of the provider's metadata {problem}", transient=False
+            f"the token endpoint {_shown(endpoint)} of the provider's metadata "
+            f"{sanitize_external_text(problem, ())}",
+            transient=False,
         )
     _check_supported(
         document.get("token_endpoint_auth_methods_supported", DEFAULT_AUTH_METHODS),
@@ -85,12 +91,22 @@ def _check_supported(supported: object, chosen: str, key: str) -> None:
         and not isinstance(supported, str)
         and chosen not in supported
     ):
-        listed = ", ".join(str(value) for value in supported)
+        listed = ", ".join(_shown(value) for value in supported[:MAX_SHOWN_METHODS])
+        if len(supported) > MAX_SHOWN_METHODS:
+            listed += ", ..."
         raise TokenRequestError(
             f"the provider does not support {chosen} at its token endpoint "
             f"(it supports: {listed}): set {key} to one of them",
             transient=False,
         )
+
+
+def _shown(value: object) -> str:
+    """Text of the provider's metadata as an error shows it: printable, short; a value
+    that is not text, by its JSON type."""
+    if isinstance(value, str):
+        return sanitize_external_text(value, ())[:MAX_SHOWN_VALUE] or "''"
+    return "none" if value is None else f"<{type(value).__name__}>"
 
 
 def discover_token_endpoint(

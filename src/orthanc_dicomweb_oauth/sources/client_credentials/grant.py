@@ -12,9 +12,9 @@ Orthanc) that a client_secret server never uses.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator, MutableMapping
+from collections.abc import Callable, Generator, Mapping, MutableMapping
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import httpx2
 from authlib.oauth2.auth import ClientAuth
@@ -23,6 +23,7 @@ from authlib.oauth2.client import OAuth2Client
 from ...credentials.base import CredentialChange
 from ...descriptions import SourceDescription
 from ...errors import CredentialError, TokenRequestCancelledError, TokenRequestError
+from ...redaction import HeldSecrets, redact
 from ..access_token import AccessToken
 from ..http_client import NETWORK_ERRORS, TokenHttpClient
 from ..settings import ClientCredentialsSettings
@@ -42,14 +43,16 @@ class ClientCredentialsSource:
         self._client: _OAuthClient | None = None
         self._closed = False
         self._token_endpoint = settings.url  # discovered from the issuer when None
+        self._held = HeldSecrets()
 
     def fetch(self) -> AccessToken:
         if self._closed:
             raise TokenRequestCancelledError
         client = self._oauth_client()
+        endpoint = self._discovered_endpoint(client)
         try:
             token: AccessToken = client.fetch_token(
-                self.token_endpoint(),
+                endpoint,
                 grant_type="client_credentials",
                 body=urlencode(dict(self._settings.extra_parameters)),
             )
@@ -62,8 +65,19 @@ class ClientCredentialsSource:
         except NETWORK_ERRORS as error:
             if self._closed:
                 raise TokenRequestCancelledError from None
-            raise client.http.translated(error, self._redacted()) from None
+            raise client.http.translated(error, self._held) from None
         return token
+
+    def redact(self, text: str) -> str:
+        return redact(text, self._held)
+
+    def _discovered_endpoint(self, client: _OAuthClient) -> str:
+        try:
+            return self.token_endpoint()
+        except NETWORK_ERRORS as error:
+            if self._closed:
+                raise TokenRequestCancelledError from None
+            raise client.http.translated(error, self._held, "the issuer's metadata") from None
 
     def token_endpoint(self) -> str:
         """The configured token endpoint, or the one the issuer's metadata names (read
@@ -108,12 +122,9 @@ class ClientCredentialsSource:
     def _oauth_client(self) -> _OAuthClient:
         if self._client is None:
             self._client = _OAuthClient(
-                self._settings, TokenHttpClient(self._settings.http), self._wall_clock
+                self._settings, TokenHttpClient(self._settings.http), self._held, self._wall_clock
             )
         return self._client
-
-    def _redacted(self) -> tuple[str, ...]:
-        return self._settings.credential.redacted_values()
 
 
 class _ClientAuthFlow(httpx2.Auth, ClientAuth):  # type: ignore[misc]  # Authlib is untyped
@@ -141,6 +152,7 @@ class _OAuthClient(OAuth2Client):  # type: ignore[misc]  # Authlib is untyped
         self,
         settings: ClientCredentialsSettings,
         http: TokenHttpClient,
+        held: HeldSecrets,
         wall_clock: Callable[[], float],
     ) -> None:
         credential = settings.credential
@@ -151,14 +163,16 @@ class _OAuthClient(OAuth2Client):  # type: ignore[misc]  # Authlib is untyped
             scope=settings.scope,
         )
         self.http = http
+        self._held = held
         self._wall_clock = wall_clock
         self._default_lifetime = settings.default_token_lifetime
-        self._secrets = credential.redacted_values()
 
         def authenticate(
             auth: Any, method: str, uri: str, headers: MutableMapping[str, str], body: str
         ) -> tuple[str, MutableMapping[str, str], str]:
             headers, body = credential.authenticate(auth.client_id, uri, headers, body)
+            held.hold(*credential.redacted_values())
+            _hold_request_secrets(held, headers, body)
             return uri, headers, body
 
         self.register_client_auth_method((credential.auth_method, authenticate))
@@ -173,9 +187,22 @@ class _OAuthClient(OAuth2Client):  # type: ignore[misc]  # Authlib is untyped
                 location=resp.headers.get("location"),
             ),
             default_lifetime=self._default_lifetime,
-            secrets=self._secrets,
+            secrets=self._held,
             wall_clock=self._wall_clock,
         )
 
     def __repr__(self) -> str:
         return f"<token endpoint client {self.client_id!r}>"
+
+
+def _hold_request_secrets(held: HeldSecrets, headers: Mapping[str, str], body: str) -> None:
+    """What the request carries that proves the client: the Authorization header's
+    credentials, a client secret, an assertion (new at each request)."""
+    scheme, _, credentials = headers.get("Authorization", "").partition(" ")
+    if scheme and credentials:
+        held.hold(credentials, credentials.rstrip("="))
+    for name, value in parse_qsl(body):
+        if name == "client_secret":
+            held.hold(value)
+        elif name == "client_assertion":
+            held.hold_briefly(value)

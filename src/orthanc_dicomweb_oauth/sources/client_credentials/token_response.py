@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from ...errors import TokenRequestError
@@ -47,7 +47,7 @@ def parse_token_answer(
     answer: TokenHttpAnswer,
     *,
     default_lifetime: float,
-    secrets: Sequence[str],
+    secrets: Iterable[str],
     wall_clock: Callable[[], float] = time.time,
 ) -> AccessToken:
     document = _json_object(answer, secrets, wall_clock)
@@ -59,13 +59,19 @@ def parse_token_answer(
 
 
 def _json_object(
-    answer: TokenHttpAnswer, secrets: Sequence[str], wall_clock: Callable[[], float]
+    answer: TokenHttpAnswer, secrets: Iterable[str], wall_clock: Callable[[], float]
 ) -> dict[str, JsonValue]:
-    media_type = answer.content_type.split(";")[0].strip().lower() or "no content type"
+    media_type = _media_type(answer)
     try:
         document = json.loads(answer.body)
     except (ValueError, UnicodeDecodeError):
         document = None
+    except RecursionError:
+        raise TokenRequestError(
+            f"token endpoint answered HTTP {answer.status} with JSON nested too deeply",
+            transient=True,
+            http_status=answer.status,
+        ) from None
     if isinstance(document, dict):
         return document
     if not 200 <= answer.status < 300:
@@ -82,10 +88,11 @@ def _json_object(
 def _oauth_error(
     answer: TokenHttpAnswer,
     document: Mapping[str, JsonValue],
-    secrets: Sequence[str],
+    secrets: Iterable[str],
     wall_clock: Callable[[], float],
 ) -> TokenRequestError:
-    code = sanitize_external_text(str(document["error"]), secrets) or "unknown_error"
+    error = document["error"]
+    code = (isinstance(error, str) and sanitize_external_text(error, secrets)) or "unknown_error"
     description = document.get("error_description")
     text = code
     if isinstance(description, str) and description.strip():
@@ -105,10 +112,15 @@ def _oauth_error(
     )
 
 
+def _media_type(answer: TokenHttpAnswer) -> str:
+    media_type = answer.content_type.split(";")[0].strip().lower()
+    return sanitize_external_text(media_type, ())[:80] or "no content type"
+
+
 def _http_error(
-    answer: TokenHttpAnswer, secrets: Sequence[str], wall_clock: Callable[[], float]
+    answer: TokenHttpAnswer, secrets: Iterable[str], wall_clock: Callable[[], float]
 ) -> TokenRequestError:
-    media_type = answer.content_type.split(";")[0].strip().lower() or "no content type"
+    media_type = _media_type(answer)
     if 300 <= answer.status < 400:
         target = sanitize_external_text(answer.location or "nowhere", secrets)
         return TokenRequestError(

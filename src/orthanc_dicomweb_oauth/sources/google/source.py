@@ -26,7 +26,7 @@ from ...credentials.reloading import FileBacked
 from ...descriptions import CredentialDescription, SourceDescription
 from ...errors import CredentialError, TokenRequestCancelledError, TokenRequestError
 from ...keys import GOOGLE_CREDENTIALS as KIND
-from ...redaction import sanitize_external_text
+from ...redaction import HeldSecrets, redact, sanitize_external_text
 from ..access_token import AccessToken
 from ..http_client import TokenHttpClient
 from ..lifetime import token_until
@@ -57,8 +57,9 @@ class GoogleSource:
     ) -> None:
         self._settings = settings
         self._wall_clock = wall_clock
+        self._held = HeldSecrets()
         # The credentials file, read again when it changes (None: the metadata server).
-        self._file = None if settings.file is None else _watched(settings.file, settings)
+        self._file = None if settings.file is None else self._watched(settings.file)
         self._credentials: google.auth.credentials.Credentials | None = None
         self._http: TokenHttpClient | None = None
         self._closed = False
@@ -67,9 +68,9 @@ class GoogleSource:
     def fetch(self) -> AccessToken:
         if self._closed:
             raise TokenRequestCancelledError
-        http = self._http_client()
-        request = HttpClientRequest(http)
         credentials = self._google_credentials()
+        http = self._http_client()
+        request = HttpClientRequest(http, self._held)
         try:
             credentials.refresh(request)
         except google.auth.exceptions.GoogleAuthError as error:
@@ -83,8 +84,7 @@ class GoogleSource:
         return token_until(credentials.token, expires_at, self._wall_clock)
 
     def description(self) -> SourceDescription:
-        file = self._current_file()
-        if file is None:
+        if self._file is None:
             identity = getattr(self._credentials, "service_account_email", "default")
             return SourceDescription(
                 _metadata_root(),
@@ -94,10 +94,19 @@ class GoogleSource:
                     identity=identity if isinstance(identity, str) else "default",
                 ),
             )
+        try:
+            file = self._file.current
+        except CredentialError as error:
+            return SourceDescription(
+                None, CredentialDescription(KIND, file=self._settings.file, error=str(error))
+            )
         return SourceDescription(
             file.urls[0],
             CredentialDescription(KIND, type=file.type, file=file.path, identity=file.identity),
         )
+
+    def redact(self, text: str) -> str:
+        return redact(text, self._held)
 
     def reload_credentials(self) -> list[CredentialChange]:
         if self._file is None:
@@ -105,6 +114,10 @@ class GoogleSource:
         changes = self._file.reload()
         if changes:
             self._credentials = None
+            with self._lock:  # the file may name other endpoints now
+                if self._http is not None:
+                    self._http.interrupt()
+                self._http = None
         return changes
 
     def close(self) -> None:
@@ -113,13 +126,38 @@ class GoogleSource:
             if self._http is not None:
                 self._http.interrupt()
 
+    def _watched(self, path: str) -> FileBacked[GoogleCredentialsFile]:
+        """The credentials file, read now and again when it changes; its private keys
+        held for redacting, those of every version read."""
+        named_by = self._settings.named_by
+        said = f" (named by {named_by})" if named_by else ""
+
+        def load() -> GoogleCredentialsFile:
+            try:
+                file = read_google_credentials_file(path, self._settings.allow_insecure_http)
+            except CredentialError as error:
+                raise CredentialError(f"{error}{said}", key=KIND) from None
+            self._held.hold(*file.redacted_values())
+            return file
+
+        return FileBacked(load, [(KIND, path)])
+
+    def _loaded_file(self) -> GoogleCredentialsFile | None:
+        """The credentials file, None for the metadata server; raises TokenRequestError
+        while the file cannot be used."""
+        if self._file is None:
+            return None
+        try:
+            return self._file.current
+        except CredentialError as error:
+            raise TokenRequestError(f"{KIND}: {error}", transient=False) from None
+
     def _http_client(self) -> TokenHttpClient:
         with self._lock:
             if self._http is None:
-                file = self._current_file()
                 self._http = (
                     TokenHttpClient(self._settings.http, "Google's token endpoint")
-                    if file is not None
+                    if self._file is not None
                     # The metadata server is on the machine's own network: never proxied.
                     else TokenHttpClient(
                         self._settings.http, METADATA_SERVER, direct_hosts=_metadata_hosts()
@@ -129,12 +167,20 @@ class GoogleSource:
 
     def _google_credentials(self) -> google.auth.credentials.Credentials:
         if self._credentials is None:
+            file = self._loaded_file()
             try:
-                self._credentials = _credentials(self._settings, self._current_file())
-            except (google.auth.exceptions.GoogleAuthError, ValueError) as error:
+                self._credentials = _credentials(self._settings, file)
+            # The file's fields were checked; what google-auth refuses beyond that is said.
+            except (
+                google.auth.exceptions.GoogleAuthError,
+                ValueError,
+                TypeError,
+                KeyError,
+                AttributeError,
+            ) as error:
                 raise TokenRequestError(
-                    f"{KIND}: google-auth cannot use {self._where()}: "
-                    f"{self._sanitized(str(error))}",
+                    f"{KIND}: google-auth cannot use {self._where(file)}: "
+                    f"{sanitize_external_text(str(error), self._held)}",
                     transient=False,
                 ) from None
         return self._credentials
@@ -147,51 +193,28 @@ class GoogleSource:
     ) -> TokenRequestError:
         network = request.last_error
         if network is not None and request.last_status is None:
-            if self._current_file() is None:
+            if self._file is None:
                 return TokenRequestError(
                     f"no metadata server answered at {_metadata_root()}: not running on Google "
                     f"Cloud? Set {KIND} to a key file",
                     transient=False,
                 )
-            return http.translated(network, self._redacted())
+            return http.translated(network, self._held)
         status = request.last_status
         transient = bool(getattr(error, "retryable", False)) or (
             status is not None and status_is_transient(status)
         )
         said = f" (HTTP {status})" if status is not None else ""
+        where = self._where(None if self._file is None else self._file.current)
         return TokenRequestError(
-            f"{self._where()} refused: {self._sanitized(_message(error))}{said}",
+            f"{where} refused: {sanitize_external_text(_message(error), self._held)}{said}",
             transient=transient,
             http_status=status,
         )
 
-    def _current_file(self) -> GoogleCredentialsFile | None:
-        return None if self._file is None else self._file.current
-
-    def _where(self) -> str:
-        file = self._current_file()
+    @staticmethod
+    def _where(file: GoogleCredentialsFile | None) -> str:
         return METADATA_SERVER if file is None else f"Google ({file.type} {file.identity})"
-
-    def _redacted(self) -> tuple[str, ...]:
-        file = self._current_file()
-        return () if file is None else file.redacted_values()
-
-    def _sanitized(self, text: str) -> str:
-        return sanitize_external_text(text, self._redacted())
-
-
-def _watched(
-    file: GoogleCredentialsFile, settings: GoogleSettings
-) -> FileBacked[GoogleCredentialsFile]:
-    """The file the settings read at start, read again when it changes."""
-
-    def load() -> GoogleCredentialsFile:
-        try:
-            return read_google_credentials_file(file.path, settings.allow_insecure_http)
-        except CredentialError as error:
-            raise CredentialError(str(error), key=KIND) from None
-
-    return FileBacked(load, [(KIND, file.path)])
 
 
 def _credentials(
