@@ -101,6 +101,8 @@ def run_check(
         f"environment variable {name} is not set: Orthanc substitutes an empty string"
         for name in unset_variables(config, environ)
     ]
+    # What the plugin would log when Orthanc starts.
+    warnings += loaded.warnings
     ca = orthanc.get("HttpsCACertificates")
     results: dict[str, CheckResult] = {}
     for name in selected:

@@ -41,7 +41,9 @@ def probe_dicomweb(url: str, token: AccessToken, ca_certificates: str | None) ->
                     "Accept": "application/dicom+json",
                 },
             )
-    except httpx2.HTTPError as error:
+    # Not only httpx2's errors: h11 refuses a header it cannot send with a ValueError, and
+    # its message, like any other, has the token redacted in whatever escaping it shows.
+    except (httpx2.HTTPError, ssl.SSLError, OSError, ValueError) as error:
         reason = sanitize_external_text(str(error) or type(error).__name__, [token.value])
         return ProbeResult(False, None, f"GET {target} failed: {reason}")
     return _explain(target, response, token)

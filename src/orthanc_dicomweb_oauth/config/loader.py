@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from .. import keys
 from ..errors import ConfigurationProblem, InvalidServerError
+from ..redaction import sanitize_external_text
 from .dicomweb_section import (
     dicomweb_base,
     dicomweb_definition,
@@ -59,6 +60,15 @@ def load_configuration(
             servers[name] = _server(name, raw, bases.get(name), orthanc, environ)
         except InvalidServerError as invalid:
             problems.extend(invalid.problems)
+        except Exception as error:  # a defect or an input nothing foresaw: this server only
+            said = sanitize_external_text(str(error), ())
+            problems.append(
+                ConfigurationProblem(
+                    f"{keys.SECTION}.{keys.SERVERS}.{name}",
+                    f"cannot be loaded ({type(error).__name__}: {said})",
+                    name,
+                )
+            )
     if not section.servers:
         problems.append(
             ConfigurationProblem(f"{keys.SECTION}.{keys.SERVERS}", "no server is configured")
@@ -136,6 +146,21 @@ def _warnings(
         for name, settings in servers.items()
         for warning in settings.tokens.credential_warnings(now)
     ]
+    for name, settings in servers.items():
+        turned_off_by = settings.tokens.http.verify_peer_key
+        if turned_off_by is not None:
+            where = (
+                f"{keys.SECTION}.{keys.SERVERS}.{name}.{turned_off_by}"
+                if turned_off_by == keys.TOKEN_ENDPOINT_VERIFY_PEER
+                else f"{turned_off_by} (Orthanc's, which the server's token requests follow)"
+            )
+            warnings.append(
+                f"{keys.SECTION}.{keys.SERVERS}.{name}: the TLS certificate of its token "
+                f"endpoint is not verified, since {where} is false: anyone on the network path "
+                "can pose as the provider and take the client's proof. Set "
+                f"{keys.TOKEN_ENDPOINT_VERIFY_PEER} to true, with "
+                f"{keys.TOKEN_ENDPOINT_CA_CERTIFICATES} for a private CA"
+            )
     if orthanc.get(keys.HTTP_VERBOSE) is True:
         warnings.append(
             f"{keys.HTTP_VERBOSE} is true: Orthanc's HTTP client logs the Authorization headers "

@@ -19,8 +19,10 @@ def http_settings(section: ServerSection, orthanc: Mapping[str, Any]) -> HttpSet
         orthanc, keys.HTTPS_CA_CERTIFICATES
     )
     verify = section.token_endpoint_verify_peer
+    verify_key = keys.TOKEN_ENDPOINT_VERIFY_PEER
     if verify is None:
         verify = orthanc.get(keys.HTTPS_VERIFY_PEERS) is not False
+        verify_key = keys.HTTPS_VERIFY_PEERS
     proxy = section.token_endpoint_proxy
     if proxy is None:
         proxy = _orthanc_string(orthanc, keys.HTTP_PROXY)
@@ -30,6 +32,7 @@ def http_settings(section: ServerSection, orthanc: Mapping[str, Any]) -> HttpSet
     return HttpSettings(
         ca_certificates=ca,
         verify_peer=verify,
+        verify_peer_key=None if verify else verify_key,
         proxy=proxy or None,
         connect_timeout=section.token_request_connect_timeout,
         read_timeout=timeout,

@@ -6,6 +6,7 @@ key."""
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -47,6 +48,11 @@ CLIENT_CREDENTIALS_KEYS = (
     keys.CLIENT_ASSERTION_FILE,
     keys.TOKEN_REQUEST_PARAMETERS,
 )
+# The package's extra each cloud's identity needs, and the module it brings.
+CLOUD_EXTRAS = {
+    keys.GOOGLE_CREDENTIALS: ("google", "google.auth"),
+    keys.AZURE_MANAGED_IDENTITY: ("azure", "azure.identity"),
+}
 GOOGLE_DEFAULT = "default"
 GOOGLE_APPLICATION_CREDENTIALS = "GOOGLE_APPLICATION_CREDENTIALS"
 DEFAULT_GOOGLE_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -74,9 +80,30 @@ def token_settings(
         )
     if refused:
         return None
+    missing = missing_extra(clouds[0])
+    if missing is not None:
+        problems.append(ConfigurationProblem(f"{path}.{clouds[0]}", missing, name))
+        return None
     if clouds[0] == keys.GOOGLE_CREDENTIALS:
         return _google(section, orthanc, environ)
     return _azure(name, section, orthanc, problems)
+
+
+def missing_extra(cloud_key: str) -> str | None:
+    """Why the cloud's library cannot be used, when the package's extra that brings it is
+    not installed in this Python; None when it is."""
+    extra, module = CLOUD_EXTRAS[cloud_key]
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # its parent package missing, or broken
+        found = False
+    if found:
+        return None
+    return (
+        f"needs the {extra} extra, not installed in the Python that runs this: install "
+        f"orthanc-dicomweb-oauth[{extra}] (pip install 'orthanc-dicomweb-oauth[{extra}]', or "
+        f"the wheel with [{extra}])"
+    )
 
 
 def _server_path(name: str) -> str:

@@ -15,6 +15,8 @@ class HttpSettings:
 
     ca_certificates: str | None
     verify_peer: bool
+    # The configuration key that turned verification off, for the warning that says so.
+    verify_peer_key: str | None
     proxy: str | None
     connect_timeout: float
     read_timeout: float
