@@ -4,6 +4,7 @@ through Orthanc A's REST API."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -118,6 +119,17 @@ def upload(client: httpx2.Client, dicom: bytes) -> str:
     answer.raise_for_status()
     parent: str = answer.json()["ParentStudy"]
     return parent
+
+
+def refresh(client: httpx2.Client, name: str = SERVER) -> httpx2.Response:
+    """``POST .../refresh`` when the plugin takes it: it answers 429 with Retry-After
+    while a token asked for moments ago is fresh (at most one request per 5 s)."""
+    for _ in range(3):
+        answer = client.post(f"/dicomweb-oauth/servers/{name}/refresh")
+        if answer.status_code != 429:
+            return answer
+        time.sleep(float(answer.headers["Retry-After"]))
+    raise AssertionError(f"{name}: refresh still refused: {answer.text}")
 
 
 def qido_studies(client: httpx2.Client, name: str = SERVER) -> httpx2.Response:

@@ -38,6 +38,7 @@ from .rig import (
     client_for,
     oauth_server,
     qido_studies,
+    refresh,
     server_status,
     upload,
     wait_authorized,
@@ -294,9 +295,12 @@ def test_both_client_authentication_methods(
         "invalid_client: client authentication method client_secret_post is not the "
         "registered one (HTTP 401)"
     )
-    refresh = client.post("/dicomweb-oauth/servers/wrong-method/refresh")
-    assert refresh.status_code == 502
-    assert refresh.json()["Error"].startswith("invalid_client")
+    # Asking again changes nothing until the configuration or a credential file does.
+    refused = client.post("/dicomweb-oauth/servers/wrong-method/refresh")
+    assert refused.status_code == 429
+    assert "needs an administrator" in refused.json()["Error"]
+    assert "invalid_client" in refused.json()["Error"]
+    assert int(refused.headers["Retry-After"]) > 200
 
 
 def test_rest_api_and_metrics(start_orthanc_a: StartOrthanc) -> None:
@@ -309,7 +313,7 @@ def test_rest_api_and_metrics(start_orthanc_a: StartOrthanc) -> None:
     assert client.get("/dicomweb-oauth/servers/nope").status_code == 404
     assert client.post("/dicomweb-oauth/servers/nope/refresh").status_code == 404
     assert client.get(f"/dicomweb-oauth/servers/{SERVER}/refresh").status_code == 405
-    refreshed = client.post(f"/dicomweb-oauth/servers/{SERVER}/refresh")
+    refreshed = refresh(client)
     assert refreshed.status_code == 200
     assert refreshed.json()["Refreshes"] > status["Refreshes"]
     tested = client.post(f"/dicomweb-oauth/servers/{SERVER}/test")

@@ -31,6 +31,7 @@ from .rig import (
     client_for,
     oauth_server,
     qido_studies,
+    refresh,
     server_status,
     wait_authorized,
 )
@@ -69,7 +70,7 @@ def _token_requests(client: httpx2.Client, stop: threading.Event, seen: list[flo
 
 
 def _outage(client: httpx2.Client, proxy: FaultProxy, mode: str) -> Outage:
-    client.post(f"/dicomweb-oauth/servers/{SERVER}/refresh").raise_for_status()
+    refresh(client).raise_for_status()
     started = time.monotonic()
     proxy.set_mode(mode)
     seen: list[float] = []

@@ -15,7 +15,7 @@ from werkzeug import Request, Response
 
 from orthanc_dicomweb_oauth.errors import TokenUnavailableError
 from orthanc_dicomweb_oauth.sources.access_token import AccessToken
-from orthanc_dicomweb_oauth.tokens.keeper import MIN_FORCED_REQUEST_INTERVAL, KeeperState
+from orthanc_dicomweb_oauth.tokens.keeper import MIN_REQUEST_INTERVAL, KeeperState
 from orthanc_dicomweb_oauth.tokens.server_tokens import create_server_tokens
 
 from ..helpers import CLIENT_SECRET, Clock, server_settings
@@ -183,7 +183,7 @@ def test_no_secret_or_token_in_any_log_record_status_or_repr(
                         tokens.keeper.refresh()
                     except Exception as error:
                         seen.extend([str(error), repr(error)])
-                    clock.advance(MIN_FORCED_REQUEST_INTERVAL)
+                    clock.advance(MIN_REQUEST_INTERVAL)
                     seen.extend([repr(tokens.keeper.status()), repr(tokens.keeper.token())])
             finally:
                 tokens.close()

@@ -19,7 +19,7 @@ from orthanc_dicomweb_oauth.errors import (
 )
 from orthanc_dicomweb_oauth.sources.access_token import AccessToken
 from orthanc_dicomweb_oauth.tokens.keeper import (
-    MIN_FORCED_REQUEST_INTERVAL,
+    MIN_REQUEST_INTERVAL,
     KeeperState,
     TokenKeeper,
 )
@@ -205,27 +205,30 @@ def test_forced_refresh_ignores_the_schedule_and_reports_errors() -> None:
     clock, source = Clock(), ScriptedSource(300, 300, PERMANENT)
     keeper = keeper_for(source, clock)
     first = keeper.token()
-    clock.advance(MIN_FORCED_REQUEST_INTERVAL)
+    clock.advance(MIN_REQUEST_INTERVAL)
     assert keeper.refresh() is not first
-    clock.advance(MIN_FORCED_REQUEST_INTERVAL)
+    clock.advance(MIN_REQUEST_INTERVAL)
     with pytest.raises(TokenRequestError, match="invalid_client"):
         keeper.refresh()
     assert source.requests == 3
 
 
-def test_forced_refreshes_are_five_seconds_apart_however_many_are_asked() -> None:
+def test_forced_refreshes_keep_their_spacing_however_many_are_asked() -> None:
     clock, source = Clock(), ScriptedSource(300)
     keeper = keeper_for(source, clock)
     keeper.token()
     for _ in range(200):
         with pytest.raises(RefreshRefusedError) as refused:
-            keeper.refresh()
+            keeper.refresh(spacing=5)
         assert refused.value.recent
-        assert 0 < refused.value.retry_after <= MIN_FORCED_REQUEST_INTERVAL
+        assert 0 < refused.value.retry_after <= 5
     assert source.requests == 1
-    clock.advance(MIN_FORCED_REQUEST_INTERVAL)
-    keeper.refresh()
+    clock.advance(MIN_REQUEST_INTERVAL)
+    keeper.refresh()  # the least spacing, whoever asks
     assert source.requests == 2
+    clock.advance(5)
+    keeper.refresh(spacing=5)
+    assert source.requests == 3
 
 
 def test_no_forced_refresh_while_waiting_after_a_permanent_error() -> None:
@@ -292,7 +295,7 @@ def test_notes_are_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="test.keeper"):
         for _ in range(3):
             keeper.refresh()
-            clock.advance(MIN_FORCED_REQUEST_INTERVAL)
+            clock.advance(MIN_REQUEST_INTERVAL)
     assert [r.getMessage() for r in caplog.records].count("remote: assuming 300 s") == 1
 
 

@@ -15,7 +15,7 @@ from orthanc_dicomweb_oauth.dicomweb.worker import MINIMUM_WAIT, ServerWorker
 from orthanc_dicomweb_oauth.errors import TokenRequestError
 from orthanc_dicomweb_oauth.tokens.credential_watch import CredentialWatch
 from orthanc_dicomweb_oauth.tokens.keeper import (
-    MIN_FORCED_REQUEST_INTERVAL,
+    MIN_REQUEST_INTERVAL,
     KeeperState,
     TokenKeeper,
 )
@@ -186,7 +186,7 @@ def test_without_a_token_nothing_is_written_and_the_retry_sets_the_pace() -> Non
 
 def test_an_administrator_s_refresh_is_written_at_once() -> None:
     clock, _, dicomweb, worker = authorized_worker()
-    clock.advance(MIN_FORCED_REQUEST_INTERVAL)
+    clock.advance(MIN_REQUEST_INTERVAL)
     assert worker.refresh().value == "token-2"
     assert authorization(dicomweb) == "Bearer token-2"
     assert worker.token().value == "token-2"

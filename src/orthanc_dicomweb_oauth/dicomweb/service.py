@@ -33,6 +33,9 @@ METRICS_INTERVAL = 5.0
 # refreshes, scheduled from the first token, stay spread.
 START_SPREAD_PER_SERVER = 0.02
 MAX_START_SPREAD = 2.0
+# Tokens asked for through the REST API are at least this far apart, whoever asks: any
+# REST user could otherwise exhaust a provider's quota or get every replica throttled.
+REST_REFRESH_SPACING = 5.0
 
 
 @dataclass(frozen=True)
@@ -191,8 +194,9 @@ class OAuthService:
     def refresh(self, name: str) -> None:
         """A new token for the server now, written to the DICOMweb plugin. Raises
         TokenRequestError or TokenUnavailableError when none can be had, InvalidServerError
-        and UnknownServerError."""
-        self._worker(name).refresh()
+        and UnknownServerError; RefreshRefusedError when one was asked for less than
+        REST_REFRESH_SPACING ago, or when the server waits after a refusal."""
+        self._worker(name).refresh(REST_REFRESH_SPACING)
 
     def token_summary(self, name: str) -> TokenSummary:
         """The server's valid token, described. Raises TokenUnavailableError when there is

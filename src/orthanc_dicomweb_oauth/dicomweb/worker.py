@@ -17,7 +17,7 @@ from ..errors import DicomWebApiError, TokenUnavailableError
 from ..logs import LOGGER
 from ..redaction import sanitize_external_text
 from ..sources.access_token import AccessToken
-from ..tokens.keeper import KeeperState, KeeperStatus
+from ..tokens.keeper import MIN_REQUEST_INTERVAL, KeeperState, KeeperStatus
 from ..tokens.server_tokens import ServerTokens
 from .definition import authorized_definition, definition_drift
 
@@ -108,13 +108,13 @@ class ServerWorker:
             self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    def refresh(self) -> AccessToken:
+    def refresh(self, spacing: float = MIN_REQUEST_INTERVAL) -> AccessToken:
         """A new token now, written to the DICOMweb plugin (an administrator's request, or
         the healer's). A credential file changed ends a wait after a refusal that needs an
         administrator. Raises what ``TokenKeeper.refresh`` raises."""
         if self._tokens.credentials.changed():
             self._keeper.request_now()
-        token = self._keeper.refresh()
+        token = self._keeper.refresh(spacing)
         self._sync(token)
         return token
 

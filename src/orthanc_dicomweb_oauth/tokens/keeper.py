@@ -27,12 +27,9 @@ from ..redaction import sanitize_external_text
 from ..sources.access_token import AccessToken, LifetimeSource
 from .schedule import Schedule
 
-# Whatever the provider answers (a lifetime of a millisecond, no wait asked), a server's
-# token requests are at least this far apart.
+# Whatever the provider answers (a lifetime of a millisecond, no wait asked), and whoever
+# asks, a server's token requests are at least this far apart.
 MIN_REQUEST_INTERVAL = 1.0
-# Tokens asked for whatever the schedule (the REST API's refresh, the healer) are at least
-# this far apart: any REST user could otherwise exhaust a provider's quota.
-MIN_FORCED_REQUEST_INTERVAL = 5.0
 
 
 class KeeperState(StrEnum):
@@ -111,15 +108,16 @@ class TokenKeeper:
         cached = self._cached
         if cached is not None and self._clock() < cached.refresh_at:
             return cached.token
-        return self._acquire(force=False)
+        return self._acquire(force=False, spacing=MIN_REQUEST_INTERVAL)
 
-    def refresh(self) -> AccessToken:
-        """A new token now, whatever the schedule (an administrator's request). Joins a
-        request already in flight. Raises TokenRequestError when the request fails, and
-        RefreshRefusedError, without a request, when one was made less than
-        MIN_FORCED_REQUEST_INTERVAL ago or the keeper waits after a refusal that needs an
-        administrator (until ``request_now``) or as long as the provider asked."""
-        return self._acquire(force=True)
+    def refresh(self, spacing: float = MIN_REQUEST_INTERVAL) -> AccessToken:
+        """A new token now, whatever the schedule (an administrator's request, a token the
+        server refused). Joins a request already in flight. Raises TokenRequestError when
+        the request fails, and RefreshRefusedError, without a request, when one was made
+        less than ``spacing`` seconds ago (MIN_REQUEST_INTERVAL at least) or the keeper
+        waits after a refusal that needs an administrator (until ``request_now``) or as
+        long as the provider asked."""
+        return self._acquire(force=True, spacing=max(spacing, MIN_REQUEST_INTERVAL))
 
     def cached_token(self) -> AccessToken | None:
         """The cached token while it is valid; never a request."""
@@ -170,7 +168,7 @@ class TokenKeeper:
                 consecutive_failures=self._consecutive_failures,
             )
 
-    def _acquire(self, *, force: bool) -> AccessToken:
+    def _acquire(self, *, force: bool, spacing: float) -> AccessToken:
         with self._condition:
             completed_before = self._requests
             deadline = self._clock() + self._wait_timeout
@@ -189,7 +187,7 @@ class TokenKeeper:
                 return self._outcome_for_waiter(force)
             now = self._clock()
             if force:
-                self._check_forced(now)
+                self._check_forced(now, spacing)
             elif now < self._next_request_at:
                 return self._serve_cached(now)
             self._in_flight = True
@@ -202,14 +200,13 @@ class TokenKeeper:
             with self._condition:
                 return self._serve_cached(self._clock())
 
-    def _check_forced(self, now: float) -> None:
+    def _check_forced(self, now: float, spacing: float) -> None:
         last = self._last_request_started
-        if last is not None and now - last < MIN_FORCED_REQUEST_INTERVAL:
-            wait = MIN_FORCED_REQUEST_INTERVAL - (now - last)
+        if last is not None and now - last < spacing:
             raise RefreshRefusedError(
                 f"{self._server}: a token was asked for {now - last:.1f} s ago; at most one "
-                f"request every {MIN_FORCED_REQUEST_INTERVAL:g} s is made on demand",
-                retry_after=wait,
+                f"request every {spacing:g} s is made on demand",
+                retry_after=spacing - (now - last),
                 recent=True,
             )
         error = self._last_error
