@@ -122,11 +122,11 @@ def upload(client: httpx2.Client, dicom: bytes) -> str:
 
 
 def refresh(client: httpx2.Client, name: str = SERVER) -> httpx2.Response:
-    """``POST .../refresh`` when the plugin takes it: it answers 429 with Retry-After
+    """``POST .../refresh`` when the plugin takes it: it answers 503 with Retry-After
     while a token asked for moments ago is fresh (at most one request per 5 s)."""
     for _ in range(3):
         answer = client.post(f"/dicomweb-oauth/servers/{name}/refresh")
-        if answer.status_code != 429:
+        if answer.status_code != 503 or "Retry-After" not in answer.headers:
             return answer
         time.sleep(float(answer.headers["Retry-After"]))
     raise AssertionError(f"{name}: refresh still refused: {answer.text}")

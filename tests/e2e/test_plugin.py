@@ -297,7 +297,7 @@ def test_both_client_authentication_methods(
     )
     # Asking again changes nothing until the configuration or a credential file does.
     refused = client.post("/dicomweb-oauth/servers/wrong-method/refresh")
-    assert refused.status_code == 429
+    assert refused.status_code == 503
     assert "needs an administrator" in refused.json()["Error"]
     assert "invalid_client" in refused.json()["Error"]
     assert int(refused.headers["Retry-After"]) > 200

@@ -74,9 +74,9 @@ def test_an_error_answer_reaches_every_python_plugin_version(
     assert output.headers == {"Content-Type": "application/json"}
     assert output.sent == [(409, b'{\n  "Error": "invalid configuration: \\u00e9"\n}')]
     throttled = output_class()
-    glue.send_answer(throttled, RestAnswer(429, {"Error": "asked 1 s ago"}, retry_after=4))
+    glue.send_answer(throttled, RestAnswer(503, {"Error": "asked 1 s ago"}, retry_after=4))
     assert throttled.headers == {"Content-Type": "application/json", "Retry-After": "4"}
-    assert throttled.sent == [(429, b'{\n  "Error": "asked 1 s ago"\n}')]
+    assert throttled.sent == [(503, b'{\n  "Error": "asked 1 s ago"\n}')]
 
 
 @pytest.mark.parametrize("output_class", [RestOutput4, RestOutput5])

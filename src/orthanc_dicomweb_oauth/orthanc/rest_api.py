@@ -32,7 +32,7 @@ class RestAnswer:
     status: int
     body: dict[str, Any] | None = None
     allowed: str | None = None  # for 405
-    retry_after: int | None = None  # seconds, for 429
+    retry_after: int | None = None  # seconds, for a refusal to come back later
 
 
 def handle(
@@ -77,8 +77,10 @@ def _refresh(service: OAuthService, name: str) -> RestAnswer:
     try:
         service.refresh(name)
     except RefreshRefusedError as refused:
+        # 503 with Retry-After (RFC 9110 §10.2.3): the 429 that fits better is not among
+        # the statuses Orthanc's plugin SDK can send (its list stops at 426).
         return RestAnswer(
-            429,
+            503,
             {"Error": str(refused), **service.server_status(name)},
             retry_after=max(1, math.ceil(refused.retry_after)),
         )

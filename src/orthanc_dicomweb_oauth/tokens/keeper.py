@@ -201,14 +201,8 @@ class TokenKeeper:
                 return self._serve_cached(self._clock())
 
     def _check_forced(self, now: float, spacing: float) -> None:
-        last = self._last_request_started
-        if last is not None and now - last < spacing:
-            raise RefreshRefusedError(
-                f"{self._server}: a token was asked for {now - last:.1f} s ago; at most one "
-                f"request every {spacing:g} s is made on demand",
-                retry_after=spacing - (now - last),
-                recent=True,
-            )
+        """Raises RefreshRefusedError, the longer wait first: after a refusal that needs an
+        administrator, or as long as the provider asked; then the spacing of requests."""
         error = self._last_error
         waiting = self._next_request_at - now
         if error is not None and waiting > 0 and (not error.transient or error.retry_after):
@@ -222,6 +216,14 @@ class TokenKeeper:
                 f"{self._server}: waiting {why}: {error}; next request in {waiting:.0f} s",
                 retry_after=waiting,
                 recent=False,
+            )
+        last = self._last_request_started
+        if last is not None and now - last < spacing:
+            raise RefreshRefusedError(
+                f"{self._server}: a token was asked for {now - last:.1f} s ago; at most one "
+                f"request every {spacing:g} s is made on demand",
+                retry_after=spacing - (now - last),
+                recent=True,
             )
 
     def _outcome_for_waiter(self, force: bool) -> AccessToken:
