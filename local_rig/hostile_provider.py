@@ -101,8 +101,8 @@ class HostileProvider:
 def _hostile(case: str, request: Request) -> Response:
     if case == ECHO:
         said = f"{unquote(request.get_data(as_text=True))} {request.headers.get('Authorization')}"
-        body = {"error": "invalid_client", "error_description": f"bad request: {said}"}
-        return Response(json.dumps(body), status=401, content_type="application/json")
+        refusal = {"error": "invalid_client", "error_description": f"bad request: {said}"}
+        return Response(json.dumps(refusal), status=401, content_type="application/json")
     if case == ODD_RETRY_AFTER:
         return Response("busy", status=503, headers={"Retry-After": "²"})
     if case == DEEP_JSON:
