@@ -295,3 +295,73 @@ def test_keys_of_two_ways_to_tokens_are_refused(tmp_path: Path) -> None:
     assert result.stdout.splitlines()[1].startswith(
         f"person: FAIL GoogleCredentials: {key} holds a person's credentials (type authorized_user"
     )
+
+
+# Runs the command line in a Python where the cloud extras are not installed.
+WITHOUT_EXTRAS = """
+import sys
+
+class NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("google", "azure"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+
+sys.meta_path.insert(0, NotInstalled())
+from orthanc_dicomweb_oauth.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_missing_extra_refuses_its_server_only(token_server: HTTPServer, tmp_path: Path) -> None:
+    issue_jwt(token_server)
+    config = oauth_config(token_server, good={})
+    config["DicomWebOAuth"]["Servers"].update(
+        {
+            "azure": {
+                "Url": "https://dicom.example.com/v2/",
+                "AzureManagedIdentity": True,
+                "Scope": "https://dicom.healthcareapis.azure.com/.default",
+            },
+            "google": {"Url": "https://dicom.example.com/", "GoogleCredentials": "default"},
+        }
+    )
+    path = tmp_path / "orthanc.json"
+    path.write_text(json.dumps(config))
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_EXTRAS, "check", str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DICOM_SECRET_VALUE": CLIENT_SECRET},
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr == ""
+    by_server = {
+        line.partition(":")[0]: line for line in result.stdout.splitlines() if line[:1] != " "
+    }
+    assert by_server["azure"] == (
+        "azure: INVALID DicomWebOAuth.Servers.azure.AzureManagedIdentity: needs the azure "
+        "extra, not installed in the Python that runs this: install "
+        "orthanc-dicomweb-oauth[azure] (pip install 'orthanc-dicomweb-oauth[azure]', or the "
+        "wheel with [azure])"
+    )
+    assert by_server["google"].startswith(
+        "google: INVALID DicomWebOAuth.Servers.google.GoogleCredentials: needs the google extra"
+    )
+    assert by_server["good"].startswith("good: OK token valid for 600 s")
+
+
+def test_the_warnings_of_the_plugin_s_start_are_printed(
+    token_server: HTTPServer, tmp_path: Path
+) -> None:
+    issue_jwt(token_server)
+    config = oauth_config(token_server, pacs={"TokenEndpointVerifyPeer": False})
+    config["HttpVerbose"] = True
+    result = run_check(config, tmp_path, "--json")
+    warnings = json.loads(result.stdout)["warnings"]
+    assert len(warnings) == 2
+    assert warnings[0].startswith("DicomWebOAuth.Servers.pacs: the TLS certificate of its token")
+    assert "TokenEndpointVerifyPeer is false" in warnings[0]
+    assert warnings[1].startswith("HttpVerbose is true: Orthanc's HTTP client logs")
