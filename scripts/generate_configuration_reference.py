@@ -13,7 +13,7 @@ from pydantic_core import PydanticUndefined
 
 from orthanc_dicomweb_oauth.config.schema import OAuthSection, ServerSection
 from orthanc_dicomweb_oauth.credentials.private_key import ASSERTION_LIFETIME
-from orthanc_dicomweb_oauth.sources.lifetime import MAX_TRUSTED_LIFETIME
+from orthanc_dicomweb_oauth.sources.lifetime import MAX_TRUSTED_LIFETIME, MIN_USABLE_LIFETIME
 from orthanc_dicomweb_oauth.tokens.schedule import REFRESH_JITTER
 
 JSON_TYPES: dict[Any, str] = {
@@ -86,11 +86,15 @@ edit, or Kubernetes moving a mounted Secret's `..data` link): the file of a secr
 private key and its certificate, a Google credentials file; the assertion file is read at
 every token request. A changed file makes the plugin ask for a token with it at once, and
 ends a wait after a permanent error; a file that cannot be used is said once in the log
-and the previous credential kept. An environment variable cannot change in a running
-process: a secret or a key given that way is read once. A missing environment variable,
-an unreadable or empty file are errors that name the variable or the file, never a value;
-so is a key that does not fit `ClientAssertionAlgorithm` or a certificate that is not the
-key's. Orthanc itself replaces `${VAR}` in configuration files with the variable's value
+and the previous credential kept. A file that cannot be used when Orthanc starts (not
+there yet, unreadable, empty, malformed) is not a configuration error: its server is
+managed, says why in its status (`LastError`, state `Failed`) and works as soon as the
+file is usable, without a restart. A credential file must be a regular file once links
+are followed (a FIFO or a device is refused without waiting) of at most 1 MiB. An
+environment variable cannot change in a running process: a secret or a key given that way
+is read once, and a missing or empty variable is a configuration error that names it; so
+is a key given in a variable that does not fit `ClientAssertionAlgorithm`. No error shows
+a value. Orthanc itself replaces `${VAR}` in configuration files with the variable's value
 before the plugin reads them.
 
 ## Token lifetime and refresh
@@ -98,7 +102,10 @@ before the plugin reads them.
 The lifetime of a token is `expires_in` of the provider's answer (a number or a numeric
 string), cut to the JWT's `exp` when the token is a JWT that expires sooner. Without
 `expires_in`, the JWT's `exp` is used; without either, `DefaultTokenLifetime`. A claimed
-lifetime above MAX_LIFETIME s is capped to it. A token is refreshed when
+lifetime above MAX_LIFETIME s is capped to it; one under MIN_LIFETIME s cannot be used and is
+retried like an outage, as is a token that is not RFC 6750's characters (letters, digits,
+`-._~+/` and `=` at the end). A server's token requests are at least MIN_LIFETIME s apart,
+whatever the provider answers. A token is refreshed when
 `RefreshMarginRatio` of its lifetime remains (at least `MinimumRefreshMargin` seconds, at
 most half the lifetime), up to JITTER of that margin earlier so that servers do not refresh
 together. While a refresh fails, the cached token is served until it expires; transient
@@ -145,6 +152,7 @@ def _table(model: type[BaseModel]) -> list[str]:
 def render() -> str:
     introduction = (
         INTRODUCTION.replace("MAX_LIFETIME", f"{MAX_TRUSTED_LIFETIME:.0f}")
+        .replace("MIN_LIFETIME", f"{MIN_USABLE_LIFETIME:g}")
         .replace("JITTER", f"{REFRESH_JITTER:.0%}")
         .replace("ASSERTION_LIFETIME", str(ASSERTION_LIFETIME))
     )

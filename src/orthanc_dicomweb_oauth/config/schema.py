@@ -239,7 +239,8 @@ class ServerSection(_Keys):
         "`impersonated_service_account`), or `default`: the file named by "
         "`GOOGLE_APPLICATION_CREDENTIALS`, else the metadata server of Compute Engine, GKE or "
         "Cloud Run. A person's login (`authorized_user`) is refused. A file is read again within "
-        "2 s of a change. Needs the `google` extra (google-auth).",
+        "2 s of a change, its fields checked before google-auth reads it. Needs the `google` "
+        "extra (google-auth): without it the server is refused, saying what to install.",
     )
     azure_managed_identity: bool | str | None = Field(
         default=None,
@@ -247,7 +248,7 @@ class ServerSection(_Keys):
         description="Azure tokens instead of a token endpoint, from the managed identity of "
         "the machine Orthanc runs on: `true` for the system-assigned identity, or a "
         "user-assigned identity's client id. With `Scope`. Needs the `azure` extra "
-        "(azure-identity).",
+        "(azure-identity): without it the server is refused, saying what to install.",
     )
     token_endpoint_ca_certificates: str | None = Field(
         default=None,
@@ -261,7 +262,8 @@ class ServerSection(_Keys):
         alias=keys.TOKEN_ENDPOINT_VERIFY_PEER,
         description="Verify the token endpoint's TLS certificate. Default: Orthanc's "
         "`HttpsVerifyPeers` when set, else true. Turning it off exposes the client secret "
-        "to anyone on the path.",
+        "to anyone on the path: the plugin warns at start, and `check` too, naming the key "
+        "that turned it off.",
     )
     token_endpoint_proxy: str | None = Field(
         default=None,
