@@ -37,10 +37,22 @@ from .rig import (
 GOOD = "good"
 
 
+# Broken credential files: the servers' own errors, looked at again, not the configuration's.
+FILE_CASES = (
+    "missing-secret-file",
+    "secret-file-is-a-folder",
+    "empty-secret-file",
+    "private-key-not-pem",
+    "private-key-wrong-algorithm",
+    "certificate-of-another-key",
+)
+
+
 def broken_servers(
     provider: Provider, protected: ProtectedServer, work: Path
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any], dict[str, str]]:
-    """(DicomWebOAuth.Servers, DicomWeb.Servers, expected error) for 30+ broken servers."""
+    """(DicomWebOAuth.Servers, DicomWeb.Servers, expected error) for 30+ broken servers;
+    those of FILE_CASES are managed, their error their status's."""
     empty_file = work / "empty-secret"
     empty_file.write_text("")
 
@@ -205,20 +217,31 @@ def test_bad_configurations(
         "`DicomWebOAuth` section. Orthanc started, the good server was authorized and "
         "answered QIDO-RS, each broken server got exactly one error naming its key (as "
         "`GET /dicomweb-oauth/servers` shows it), and `orthanc-dicomweb-oauth check` on "
-        "the same configuration exited with status 2. Three section-level errors, each in an "
-        "Orthanc of its own, follow.",
+        "the same configuration exited with status 2. A credential file that cannot be used "
+        "is not a configuration error: its server is managed, in state Failed, and says why "
+        "in its `LastError` (marked *file* below) until the file is usable. Three "
+        "section-level errors, each in an Orthanc of its own, follow.",
         ("Server", "Error"),
     )
     log = orthanc.log()
+    file_cases = {f"bad-{name}" for name in FILE_CASES}
     for name, message in expected.items():
-        assert listed[name]["State"] == "Invalid", name
-        errors = listed[name]["Errors"]
+        if name in file_cases:
+            status = wait_for(
+                f"{name} failed",
+                lambda: (s := server_status(client, name))["State"] == "Failed" and s,  # noqa: B023
+            )
+            errors = [status["LastError"]]
+        else:
+            assert listed[name]["State"] == "Invalid", name
+            errors = listed[name]["Errors"]
         assert len(errors) == 1, (name, errors)
         assert message in errors[0], (name, errors)
         assert errors[0] in log
         # The test folder changes every run: a placeholder keeps the report stable.
         shown = errors[0].replace(str(tmp_path), "<test folder>")
-        section.rows.append((f"`{name}`", f"`{shown}`"))
+        marked = " (*file*)" if name in file_cases else ""
+        section.rows.append((f"`{name}`{marked}", f"`{shown}`"))
     config = json.loads(orthanc.config_path.read_text())
     check_file = tmp_path / "check.json"
     check_file.write_text(json.dumps({key: config[key] for key in ("DicomWeb", "DicomWebOAuth")}))
@@ -231,7 +254,8 @@ def test_bad_configurations(
         env={**os.environ, "RIG_CLIENT_SECRET_VALUE": CLIENT_SECRET, "EMPTY_SECRET_VALUE": ""},
     )
     assert check.returncode == 2, check.stdout
-    assert check.stdout.count("INVALID") == len(expected)
+    assert check.stdout.count("INVALID") == len(expected) - len(FILE_CASES)
+    assert all(f"bad-{name}: FAIL " in check.stdout for name in FILE_CASES)
     assert f"{GOOD}: OK" in check.stdout
 
     for title, oauth_section, dicomweb, message in (
