@@ -21,7 +21,8 @@ demo: setup
 	$(PY) -m local_rig.demo
 
 # Figures printed, written to test-artifacts/bench.json and docs/performance.md (about
-# 12 minutes). The test suite runs only `python -m local_rig.bench --smoke`.
+# 15 minutes); `python -m local_rig.bench --document FILE` writes the document again from
+# the figures of a run. The test suite runs only `python -m local_rig.bench --smoke`.
 bench: setup
 	$(PY) -m local_rig.bench --write-docs
 

@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote_plus
+from urllib.parse import parse_qs, quote_plus, unquote_plus
 
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from orthanc_dicomweb_oauth.config.loader import load_configuration
 from orthanc_dicomweb_oauth.errors import TokenRequestError
+from orthanc_dicomweb_oauth.sources.base import TokenSource
 from orthanc_dicomweb_oauth.sources.client_credentials.grant import ClientCredentialsSource
 from orthanc_dicomweb_oauth.sources.http_client import MAX_ANSWER_BYTES
+from orthanc_dicomweb_oauth.tokens.server_tokens import token_source
 
 from ..helpers import (
     CLIENT_ID,
@@ -25,6 +29,7 @@ from ..helpers import (
     client_credentials_settings,
     make_jwt,
     self_signed_certificate,
+    server_section,
 )
 
 
@@ -34,7 +39,7 @@ def source_for(server: HTTPServer, **overrides: Any) -> ClientCredentialsSource:
     )
 
 
-def fetch_error(source: ClientCredentialsSource) -> TokenRequestError:
+def fetch_error(source: TokenSource) -> TokenRequestError:
     with pytest.raises(TokenRequestError) as caught:
         source.fetch()
     assert CLIENT_SECRET not in str(caught.value)
@@ -334,3 +339,54 @@ def test_unusable_ca_bundle_is_reported(token_server: HTTPServer, tmp_path: Path
     error = fetch_error(source_for(token_server, TokenEndpointCACertificates=str(bundle)))
     assert f"cannot use the CA bundle {bundle}" in str(error)
     assert not error.transient
+
+
+@pytest.mark.parametrize("method", ["client_secret_post", "client_secret_basic"])
+def test_a_rotated_secret_echoed_by_the_provider_is_redacted(
+    token_server: HTTPServer, tmp_path: Path, method: str
+) -> None:
+    """The provider echoes the whole request, the Authorization header too: after the
+    secret file rotates, the new secret is redacted in every form the request carried."""
+
+    def echo(request: Request) -> Response:
+        authorization = request.headers.get("Authorization", "")
+        said = f"{request.get_data(as_text=True)} {authorization}"
+        if authorization:
+            decoded = base64.b64decode(authorization.split()[1])
+            said += f" {decoded.decode(errors='replace')}"
+        body = {"error": "invalid_client", "error_description": f"bad request: {said}"}
+        return Response(json.dumps(body), status=401, content_type="application/json")
+
+    token_server.expect_request("/token").respond_with_handler(echo)
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("first+secret/é\n")
+    loaded = load_configuration(
+        {
+            "DicomWebOAuth": {
+                "Servers": {
+                    "s": server_section(
+                        token_server.url_for("/token"),
+                        ClientSecret=None,
+                        ClientSecretFile=str(secret_file),
+                        ClientAuthMethod=method,
+                    )
+                }
+            }
+        },
+        environ={},
+    )
+    source = token_source(loaded.servers["s"].tokens)
+    rotated = "rotated+secret:%&=/ü"
+    try:
+        fetch_error(source)
+        replacement = tmp_path / "secret.new"
+        replacement.write_text(rotated + "\n")
+        os.replace(replacement, secret_file)
+        assert source.reload_credentials()
+        error = str(fetch_error(source))
+    finally:
+        source.close()
+    assert "[redacted]" in error
+    basic = base64.b64encode(f"{quote_plus('orthanc-client')}:{quote_plus(rotated)}".encode())
+    for form in (rotated, quote_plus(rotated), basic.decode()):
+        assert form not in error, form
