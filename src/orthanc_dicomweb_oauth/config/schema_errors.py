@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 
 from pydantic import BaseModel, ValidationError
@@ -34,5 +33,8 @@ def _suggestion(key: str, known: Sequence[str]) -> str:
     by_lower = {candidate.lower(): candidate for candidate in known}
     if key.lower() in by_lower:
         return f"; did you mean {by_lower[key.lower()]}? (keys are case-sensitive)"
+    # Imported for a misspelt key only: a configuration without one never loads it.
+    import difflib  # noqa: PLC0415
+
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     return f"; did you mean {close[0]}?" if close else ""
