@@ -13,7 +13,6 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from orthanc_dicomweb_oauth.config.loader import load_configuration
-from orthanc_dicomweb_oauth.dicomweb import service as service_module
 from orthanc_dicomweb_oauth.dicomweb.service import (
     MAX_START_SPREAD,
     START_SPREAD_PER_SERVER,
@@ -93,16 +92,15 @@ def test_rest_answers(
     assert handle(service, "POST", "broken", "refresh", qido).status == 409
     assert handle(service, "GET", "remote", "refresh", qido).allowed == "POST"
     assert handle(service, "POST", "remote", "frobnicate", qido).status == 404
-    # The token asked for at start is moments old: a refresh now waits its turn.
-    throttled = handle(service, "POST", "remote", "refresh", qido)
+    with monkeypatch.context() as patched:
+        patched.setattr(keeper, "MIN_REQUEST_INTERVAL", 0.0)  # the start's request is recent
+        refreshed = handle(service, "POST", "remote", "refresh", qido)
+        # Another one moments later waits its turn: one per REST_REFRESH_SPACING.
+        throttled = handle(service, "POST", "remote", "refresh", qido)
     assert throttled.status == 503
     assert throttled.retry_after is not None and 1 <= throttled.retry_after <= 5
     assert throttled.body is not None
     assert "remote: a token was asked for " in throttled.body["Error"]
-    with monkeypatch.context() as patched:
-        patched.setattr(service_module, "REST_REFRESH_SPACING", 0.0)
-        patched.setattr(keeper, "MIN_REQUEST_INTERVAL", 0.0)
-        refreshed = handle(service, "POST", "remote", "refresh", qido)
     assert refreshed.status == 200
     assert refreshed.body is not None
     assert refreshed.body["Refreshes"] == 2

@@ -217,16 +217,32 @@ def test_forced_refreshes_keep_their_spacing_however_many_are_asked() -> None:
     clock, source = Clock(), ScriptedSource(300)
     keeper = keeper_for(source, clock)
     keeper.token()
+    with pytest.raises(RefreshRefusedError):  # any request is a second from the next
+        keeper.refresh(spacing=5)
+    clock.advance(MIN_REQUEST_INTERVAL)
+    keeper.refresh(spacing=5)
+    assert source.requests == 2
     for _ in range(200):
+        clock.advance(0.01)
         with pytest.raises(RefreshRefusedError) as refused:
             keeper.refresh(spacing=5)
         assert refused.value.recent
         assert 0 < refused.value.retry_after <= 5
-    assert source.requests == 1
-    clock.advance(MIN_REQUEST_INTERVAL)
-    keeper.refresh()  # the least spacing, whoever asks
     assert source.requests == 2
     clock.advance(5)
+    keeper.refresh(spacing=5)
+    assert source.requests == 3
+
+
+def test_scheduled_refreshes_do_not_hold_back_a_forced_one() -> None:
+    """Short tokens refreshed every few seconds: a forced refresh is spaced from the last
+    forced one, and from any request by a second only."""
+    clock, source = Clock(), ScriptedSource(4)
+    keeper = keeper_for(source, clock)
+    keeper.token()
+    clock.advance(2.5)
+    keeper.token()  # scheduled
+    clock.advance(MIN_REQUEST_INTERVAL)
     keeper.refresh(spacing=5)
     assert source.requests == 3
 

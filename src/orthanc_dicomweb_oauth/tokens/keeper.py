@@ -90,6 +90,7 @@ class TokenKeeper:
         self._in_flight = False
         self._next_request_at = float("-inf")
         self._last_request_started: float | None = None
+        self._last_forced_started: float | None = None
         self._last_error: TokenRequestError | None = None
         self._last_error_at: float | None = None
         self._last_refresh_at: float | None = None
@@ -108,16 +109,16 @@ class TokenKeeper:
         cached = self._cached
         if cached is not None and self._clock() < cached.refresh_at:
             return cached.token
-        return self._acquire(force=False, spacing=MIN_REQUEST_INTERVAL)
+        return self._acquire(force=False, spacing=0.0)
 
     def refresh(self, spacing: float = MIN_REQUEST_INTERVAL) -> AccessToken:
         """A new token now, whatever the schedule (an administrator's request, a token the
         server refused). Joins a request already in flight. Raises TokenRequestError when
-        the request fails, and RefreshRefusedError, without a request, when one was made
-        less than ``spacing`` seconds ago (MIN_REQUEST_INTERVAL at least) or the keeper
-        waits after a refusal that needs an administrator (until ``request_now``) or as
-        long as the provider asked."""
-        return self._acquire(force=True, spacing=max(spacing, MIN_REQUEST_INTERVAL))
+        the request fails, and RefreshRefusedError, without a request, when another
+        refresh was asked for less than ``spacing`` seconds ago, any request less than
+        MIN_REQUEST_INTERVAL ago, or the keeper waits after a refusal that needs an
+        administrator (until ``request_now``) or as long as the provider asked."""
+        return self._acquire(force=True, spacing=spacing)
 
     def cached_token(self) -> AccessToken | None:
         """The cached token while it is valid; never a request."""
@@ -188,6 +189,7 @@ class TokenKeeper:
             now = self._clock()
             if force:
                 self._check_forced(now, spacing)
+                self._last_forced_started = now
             elif now < self._next_request_at:
                 return self._serve_cached(now)
             self._in_flight = True
@@ -217,14 +219,17 @@ class TokenKeeper:
                 retry_after=waiting,
                 recent=False,
             )
-        last = self._last_request_started
-        if last is not None and now - last < spacing:
-            raise RefreshRefusedError(
-                f"{self._server}: a token was asked for {now - last:.1f} s ago; at most one "
-                f"request every {spacing:g} s is made on demand",
-                retry_after=spacing - (now - last),
-                recent=True,
-            )
+        for last, least in (
+            (self._last_forced_started, spacing),
+            (self._last_request_started, MIN_REQUEST_INTERVAL),
+        ):
+            if last is not None and now - last < least:
+                raise RefreshRefusedError(
+                    f"{self._server}: a token was asked for {now - last:.1f} s ago; at most "
+                    f"one request every {least:g} s is made on demand",
+                    retry_after=least - (now - last),
+                    recent=True,
+                )
 
     def _outcome_for_waiter(self, force: bool) -> AccessToken:
         """The result of the request another caller made while this one waited."""
