@@ -18,6 +18,7 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
 from ..services import Orthanc, ProtectedServer, Provider, orthanc_configuration
+from .processes import wait_valid
 from .spread import Ratio, paired_ratio
 
 ARMS = ("managed", "static", "control")
@@ -88,6 +89,7 @@ def measure(
     files = synthetic_study(instances, side)
     size_mb = sum(len(data) for data in files) / 1e6
     client = httpx2.Client(base_url=orthanc_a.url, timeout=900)
+    wait_valid(client, ["managed"])
     b = httpx2.Client(base_url=protected.orthanc.url, auth=protected.direct_auth, timeout=300)
     for data in files:
         answer = client.post("/instances", content=data)
