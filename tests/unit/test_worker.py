@@ -22,7 +22,14 @@ from orthanc_dicomweb_oauth.tokens.keeper import (
 from orthanc_dicomweb_oauth.tokens.schedule import Schedule
 from orthanc_dicomweb_oauth.tokens.server_tokens import ServerTokens, token_source
 
-from ..helpers import Clock, FakeDicomWeb, ScriptedSource, SecretMount, server_settings
+from ..helpers import (
+    Clock,
+    FakeDicomWeb,
+    ScriptedSource,
+    SecretMount,
+    server_settings,
+    wait_for,
+)
 
 CHECK_INTERVAL = 30.0
 LIFETIME = 300.0  # refreshed 217.5 to 225 s after it came: a 75 s margin, 10 % jitter
@@ -241,3 +248,75 @@ def test_an_unusable_new_secret_file_is_said_once_and_the_old_one_kept(
         f"remote: a credential file changed but cannot be used (ClientSecretFile: file "
         f"{secret} is empty)"
     ]
+
+
+class BrokenDicomWeb(FakeDicomWeb):
+    """A DICOMweb plugin whose writes fail in a way nothing foresaw, until mended."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken = True
+
+    def put(self, name: str, definition: Any) -> None:
+        if self.broken:
+            raise KeyError("an answer nothing foresaw")
+        super().put(name, definition)
+
+
+def test_an_unexpected_error_is_said_once_counted_and_outlived(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The worker's own thread: a round that raises is logged once, counted in the
+    status, retried at the pace of transient failures, and the worker goes on."""
+    clock, source, dicomweb = Clock(), ScriptedSource(LIFETIME), BrokenDicomWeb()
+    worker = worker_for(source, clock, dicomweb)
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    worker.start()
+    try:
+        wait_for("two failed rounds", lambda: worker.status()[1].internal_errors >= 2)
+        _, sync = worker.status()
+        assert sync.last_internal_error == "KeyError: 'an answer nothing foresaw'"
+        assert worker.unready() == (
+            "the server's worker failed: KeyError: 'an answer nothing foresaw'"
+        )
+        dicomweb.broken = False
+        wait_for("a round that works", lambda: worker.status()[1].last_internal_error is None)
+    finally:
+        worker.request_stop()
+        assert worker.join(5)
+    messages = [record.getMessage() for record in caplog.records]
+    assert (
+        messages.count(
+            "remote: internal error in the server's worker (KeyError: 'an answer nothing "
+            "foresaw'); trying again"
+        )
+        == 1
+    )
+    assert "remote: the server's worker works again" in messages
+    assert dicomweb.puts >= 1
+
+
+def test_an_unexpected_error_looking_at_the_files_is_said_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("first\n")
+    clock, source, dicomweb = Clock(), ScriptedSource(LIFETIME), FakeDicomWeb()
+    worker = worker_for(source, clock, dicomweb, secret, credential_check_interval=2)
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    worker.step()
+
+    def broken() -> list[Any]:
+        raise ValueError("a file nothing foresaw")
+
+    worker._tokens.source.reload_credentials = broken  # type: ignore[method-assign]
+    for _ in range(3):
+        clock.advance(2)
+        worker.step()
+    messages = [record.getMessage() for record in caplog.records]
+    assert (
+        messages.count(
+            "remote: cannot look at the credential files (ValueError: a file nothing foresaw)"
+        )
+        == 1
+    )
