@@ -76,12 +76,6 @@ class ClientAssertionFile(ClientCredential):
             raise CredentialError(f"file {self._path} is empty", key=KEY)
         return assertion
 
-    def redacted_values(self) -> tuple[str, ...]:
-        try:
-            return (self.read(),)
-        except CredentialError:
-            return ()
-
     def description(self) -> CredentialDescription:
         """The file, and who the assertion says the client is, until when: its claims,
         never the assertion."""

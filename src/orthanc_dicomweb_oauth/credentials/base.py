@@ -55,8 +55,10 @@ class ClientCredential(ABC):
         added."""
 
     def redacted_values(self) -> tuple[str, ...]:
-        """Values that must never appear in a log line, an error or an answer, even as
-        they come back in a provider's error description."""
+        """Secrets the credential holds that a token request may not carry as they are
+        (a Basic header carries the secret encoded): never to appear in a log line, an
+        error or an answer, even echoed by a provider. What a request carries (a signed or
+        read assertion) is held by the source from the request itself."""
         return ()
 
     @property

@@ -114,10 +114,6 @@ class GoogleSource:
         changes = self._file.reload()
         if changes:
             self._credentials = None
-            with self._lock:  # the file may name other endpoints now
-                if self._http is not None:
-                    self._http.interrupt()
-                self._http = None
         return changes
 
     def close(self) -> None:
