@@ -30,7 +30,6 @@ DEEP_JSON = "deep-json"  # JSON nested 100 000 levels deep
 ODD_RETRY_AFTER = "odd-retry-after"  # HTTP 503 with Retry-After: ² (a digit, not ASCII)
 TINY_LIFETIME = "tiny-lifetime"  # expires_in 0.001
 SANE = "sane"  # a token from the start
-CASES = (ECHO, CRLF, HUGE_LIFETIME, DEEP_JSON, ODD_RETRY_AFTER, TINY_LIFETIME, SANE)
 SANE_LIFETIME = 60
 
 

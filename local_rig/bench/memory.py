@@ -20,7 +20,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -118,12 +118,12 @@ class MemoryRig:
     jwt_key: Path  # the private key of the provider's client "bench-jwt"
     settle: float = SETTLE
     starts: int = STARTS
-    _count: list[int] = field(default_factory=lambda: [0])
+    _started: int = 0  # Orthancs started, for their names
 
     def orthanc(self, configuration: dict[str, Any], env: Mapping[str, str]) -> Orthanc:
-        self._count[0] += 1
+        self._started += 1
         return Orthanc(
-            f"bench-memory-{self._count[0]}",
+            f"bench-memory-{self._started}",
             self.work,
             self.work,
             configuration,

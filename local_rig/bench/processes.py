@@ -1,5 +1,5 @@
-"""What the benchmark reads of a running Orthanc: its memory and CPU time from /proc, and
-when its servers are authorized."""
+"""What the benchmark reads of a running Orthanc: its resident memory and CPU time from
+/proc, and when its servers are authorized."""
 
 from __future__ import annotations
 
@@ -22,25 +22,6 @@ def _status_mib(orthanc: Orthanc, field: str) -> float:
 
 def rss_mib(orthanc: Orthanc) -> float:
     return _status_mib(orthanc, "VmRSS")
-
-
-def peak_rss_mib(orthanc: Orthanc) -> float:
-    return _status_mib(orthanc, "VmHWM")
-
-
-def restart_peak_rss(orthanc: Orthanc) -> None:
-    """The peak (VmHWM) starts again from the current resident size (Linux's clear_refs)."""
-    assert orthanc.process is not None
-    Path(f"/proc/{orthanc.process.pid}/clear_refs").write_text("5")
-
-
-def rss_split_mib(orthanc: Orthanc) -> dict[str, float]:
-    """Resident memory, and its part that is the process's own (anonymous: heap, stacks)
-    and that mapped from files (libraries, shared with other processes, reclaimable)."""
-    return {
-        field.lower(): round(_status_mib(orthanc, name), 1)
-        for field, name in (("Total", "VmRSS"), ("Anonymous", "RssAnon"), ("Files", "RssFile"))
-    }
 
 
 def cpu_seconds(orthanc: Orthanc) -> float:

@@ -94,15 +94,11 @@ def _replace(path: Path, content: str) -> None:
     os.replace(fresh, path)
 
 
-def _status(client: httpx2.Client, name: str) -> dict[str, Any]:
-    return server_status(client, name)
-
-
 def _said(client: httpx2.Client, name: str, expected: str) -> dict[str, Any]:
     """The server's status once its LastError says ``expected``."""
 
     def saying() -> dict[str, Any] | None:
-        status = _status(client, name)
+        status = server_status(client, name)
         return status if expected in (status["LastError"] or "") else None
 
     said: dict[str, Any] = wait_for(f"{name}: {expected}", saying)
@@ -112,7 +108,9 @@ def _said(client: httpx2.Client, name: str, expected: str) -> dict[str, Any]:
 def _authorized(client: httpx2.Client, name: str) -> None:
     wait_for(
         f"{name} authorized again",
-        lambda: (s := _status(client, name))["State"] == "Valid" and s["DefinitionWrites"] > 0,
+        lambda: (
+            (s := server_status(client, name))["State"] == "Valid" and s["DefinitionWrites"] > 0
+        ),
         timeout=30,
     )
 
@@ -287,7 +285,7 @@ def test_a_good_server_stays_authorized_beside_hostile_inputs(
         sampler.join()
 
     assert states and set(states) == {"Valid"}, states
-    assert _status(client, SERVER)["Failures"] == good["Failures"] == 0
+    assert server_status(client, SERVER)["Failures"] == good["Failures"] == 0
     # 9. TLS verification turned off: said at start, naming the key.
     log = orthanc.log_path.read_text(errors="replace")
     assert "unverified: the TLS certificate of its token endpoint is not verified, since " in log
