@@ -3,106 +3,81 @@ has the same Orthanc, DICOMweb plugin, Python plugin and Python as image 26.8.1:
 
 - the plugin installed by the system's pip with ``--break-system-packages``, no virtual
   environment, as a derived image's ``RUN pip install`` does;
-- Orthanc's configuration generated from ``ORTHANC__...`` environment variables by the
-  rule the image documents, written here from that description: each
-  ``__``-separated part of the name is a key, each ``_``-separated word of it capitalized
-  and the rest lower-cased; a value that reads as JSON is that JSON, otherwise text;
-  ``ORTHANC_JSON`` is a whole document merged in; a name ending in ``_SECRET`` names a
-  secret file and sets nothing itself.
-
-The image's own defaults and its moving of plugin libraries are not reproduced: the rig's
-configuration loads the Python and DICOMweb plugins as the image does once a setting of
-theirs is given.
+- the compose file of docs/running.md read from the document itself: its environment
+  and its secrets;
+- Orthanc's configuration generated from them by the image's configuration step
+  (local_rig/image_configuration.py), then given to Orthanc with the rig's own port and
+  storage, and the libraries of the plugins the step enabled.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from .chroots import output_of, run_in
+from .image_configuration import GeneratedConfiguration
 from .installations import CHROOT_WHEELS, ENTRY, Installation
-from .services import AUDIENCE
+from .services import ADMIN, CLIENT_SECRET, ROOT
 
 IMAGE_SUITE = "sid"
-SETTING_PREFIX = "ORTHANC__"
-WHOLE_DOCUMENT = "ORTHANC_JSON"
-SECRET_FILE_SUFFIX = "_SECRET"
-SECRETS_DIR = "/run/secrets"
 SYSTEM_ENTRY_SCRIPT = "/usr/local/bin/orthanc-dicomweb-oauth"
-SECRET_NAME = "pacs-client-secret"
-# Where the image's pip puts the entry script (the compose file in the docs names it).
-IMAGE_ENTRY_SCRIPT = (
-    "/usr/local/lib/python3.14/dist-packages/orthanc_dicomweb_oauth/orthanc_entry/"
-    "dicomweb_oauth_plugin.py"
-)
-SERVER_PREFIX = "ORTHANC__DICOM_WEB_O_AUTH__SERVERS__"
+RUNNING_GUIDE = ROOT / "docs" / "running.md"
+COMPOSE_SERVICE = "orthanc"
+# Where the image's plugin folder is on Debian, whose packages install the libraries there.
+PLUGIN_FOLDER = "/usr/share/orthanc/plugins"
+# What the secret files of the compose file in docs/running.md hold, as the rig gives them.
+SECRET_STAND_INS = {
+    "orthanc-users": json.dumps({ADMIN[0]: ADMIN[1]}),
+    "pacs-client-secret": CLIENT_SECRET,
+}
 
 
-def image_environment(entry_script: str, token_endpoint: str, protected: str) -> dict[str, str]:
-    """What the compose file in docs/running.md sets, with the rig's addresses."""
-    pacs = f"{SERVER_PREFIX}PACS__"
-    return {
-        "ORTHANC__PYTHON_SCRIPT": entry_script,
-        "ORTHANC__DICOM_WEB__ENABLE": "true",
-        f"{pacs}URL": protected,
-        f"{pacs}TOKEN_ENDPOINT": token_endpoint,
-        f"{pacs}CLIENT_ID": "orthanc-post",
-        f"{pacs}CLIENT_SECRET_FILE": f"{SECRETS_DIR}/{SECRET_NAME}",
-        f"{pacs}TIMEOUT": "120",
-        "ORTHANC__DICOM_WEB_O_AUTH__CHECK_INTERVAL": "2",
-        # A lower-case name, or any key the rule cannot spell, goes in a JSON value.
-        "ORTHANC__DICOM_WEB_O_AUTH__SERVERS": json.dumps(
-            {
-                "pacs-eu": {
-                    "Url": protected,
-                    "TokenEndpoint": token_endpoint,
-                    "ClientId": "orthanc-basic",
-                    "ClientAuthMethod": "client_secret_basic",
-                    "ClientSecretFile": f"{SECRETS_DIR}/{SECRET_NAME}",
-                    "TokenRequestParameters": {"audience": AUDIENCE},
-                }
-            }
-        ),
-    }
+@dataclass(frozen=True)
+class ComposeService:
+    """The Orthanc service of a compose file: its environment and its secrets (each
+    secret's name, which is its file's name in /run/secrets, and the file it comes from)."""
+
+    environment: dict[str, str]
+    secrets: dict[str, str]
 
 
-def key_of(word_group: str) -> str:
-    """``DICOM_WEB_O_AUTH`` -> ``DicomWebOAuth``, ``SERVERS`` -> ``Servers``."""
-    return "".join(word[:1] + word[1:].lower() for word in word_group.split("_"))
+def documented_compose(guide: Path = RUNNING_GUIDE) -> ComposeService:
+    """The one compose file of ``guide`` (a ``yaml`` block that starts with
+    ``services:``)."""
+    (block,) = re.findall(r"```yaml\n(services:.*?)```", guide.read_text(), re.DOTALL)
+    document = yaml.safe_load(block)
+    service = document["services"][COMPOSE_SERVICE]
+    # Compose gives every value to the container as text.
+    environment = {name: str(value) for name, value in service["environment"].items()}
+    declared = document.get("secrets") or {}
+    secrets = {name: str(declared[name]["file"]) for name in service.get("secrets", [])}
+    return ComposeService(environment, secrets)
 
 
-def configuration_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
-    """The configuration the image generates from ``environ``."""
-    configuration: dict[str, Any] = {}
-    if WHOLE_DOCUMENT in environ:
-        _merge(configuration, json.loads(environ[WHOLE_DOCUMENT]))
-    for name, value in sorted(environ.items()):
-        if name.endswith(SECRET_FILE_SUFFIX) or not name.startswith(SETTING_PREFIX):
-            continue
-        path = [key_of(part) for part in name.removeprefix(SETTING_PREFIX).split("__")]
-        nested: Any = _value(value)
-        for key in reversed(path):
-            nested = {key: nested}
-        _merge(configuration, nested)
+def configuration_for_the_rig(generated: GeneratedConfiguration, root: Path) -> dict[str, Any]:
+    """The generated configuration, with the rig's storage (Orthanc's rig class gives each
+    Orthanc its own) and, as ``Plugins``, the libraries of the enabled plugins that
+    ``root`` has, which is what the image links into its plugin folder."""
+    configuration = dict(generated.configuration)
+    del configuration["StorageDirectory"]
+    configuration["Plugins"] = [
+        f"{PLUGIN_FOLDER}/{plugin.library}"
+        for plugin in generated.enabled_plugins
+        if (root / PLUGIN_FOLDER.lstrip("/") / plugin.library).is_file()
+    ]
     return configuration
 
 
-def _value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def _merge(into: dict[str, Any], other: Mapping[str, Any]) -> None:
-    for key, value in other.items():
-        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
-            _merge(into[key], value)
-        else:
-            into[key] = value
+def missing_libraries(generated: GeneratedConfiguration, root: Path) -> set[str]:
+    """The enabled plugins whose library ``root`` does not have."""
+    folder = root / PLUGIN_FOLDER.lstrip("/")
+    return {p.section for p in generated.enabled_plugins if not (folder / p.library).is_file()}
 
 
 def install_system_wide(installed: Installation, log_path: Path) -> str:

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from local_rig.client_keys import write_client_key
-from local_rig.image_way import IMAGE_ENTRY_SCRIPT, image_environment
+from local_rig.image_configuration import IMAGE_TAG, ImageRefusedError, generate_configuration
+from local_rig.image_way import SECRET_STAND_INS, documented_compose
 from orthanc_dicomweb_oauth.config.loader import load_configuration
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,13 +84,33 @@ def test_example_configurations_load(block: str, tmp_path: Path) -> None:
     assert loaded.servers
 
 
-def test_the_compose_file_sets_what_the_image_way_test_sets() -> None:
-    """docs/running.md's compose file: each variable is one tests/e2e/test_image_way.py
-    gives Orthanc, the entry script where the image's pip put it there."""
-    running = (ROOT / "docs" / "running.md").read_text()
-    (compose,) = re.findall(r"```yaml\n(services:.*?)```", running, re.DOTALL)
-    documented = dict(re.findall(r"^\s+(ORTHANC__[A-Z_]+): (.+)$", compose, re.MULTILINE))
-    tested = image_environment(IMAGE_ENTRY_SCRIPT, "https://token", "https://dicomweb")
-    assert len(documented) >= 7
-    assert set(documented) <= set(tested)
-    assert documented["ORTHANC__PYTHON_SCRIPT"] == IMAGE_ENTRY_SCRIPT
+def test_the_compose_file_starts_orthanc_in_the_image() -> None:
+    """docs/running.md's compose file through the image's configuration step, as
+    tests/e2e/test_image_way.py runs it: the step accepts it, and the plugin its section."""
+    compose = documented_compose()
+    assert set(compose.secrets) == set(SECRET_STAND_INS)
+    generated = generate_configuration(compose.environment, SECRET_STAND_INS)
+    assert {"DicomWeb", "Python"} <= {plugin.section for plugin in generated.enabled_plugins}
+    assert generated.configuration["PythonScript"] == compose.environment["ORTHANC__PYTHON_SCRIPT"]
+    loaded = load_configuration(generated.configuration, environ=compose.environment)
+    assert loaded.problems == ()
+    assert set(loaded.servers) == {"Pacs"}
+
+
+def test_the_image_refuses_the_compose_file_without_its_user() -> None:
+    compose = documented_compose()
+    environment = dict(compose.environment)
+    del environment["ORTHANC__REGISTERED_USERS_SECRET"]
+    with pytest.raises(ImageRefusedError, match="no user is declared"):
+        generate_configuration(environment, SECRET_STAND_INS)
+
+
+def test_every_dockerfile_builds_on_the_image_the_tests_reproduce() -> None:
+    dockerfiles = [
+        block
+        for document in DOCUMENTS
+        for block in re.findall(r"```dockerfile\n(.*?)```", document.read_text(), re.DOTALL)
+    ]
+    assert dockerfiles
+    for block in dockerfiles:
+        assert block.startswith(f"FROM orthancteam/orthanc:{IMAGE_TAG}\n")
