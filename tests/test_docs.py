@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from local_rig.client_keys import write_client_key
 from local_rig.image_configuration import IMAGE_TAG, ImageRefusedError, generate_configuration
@@ -114,3 +115,17 @@ def test_every_dockerfile_builds_on_the_image_the_tests_reproduce() -> None:
     assert dockerfiles
     for block in dockerfiles:
         assert block.startswith(f"FROM orthancteam/orthanc:{IMAGE_TAG}\n")
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        pytest.param(block, id=f"{document.name}-{number}")
+        for document in DOCUMENTS
+        for number, block in enumerate(
+            re.findall(r"```yaml\n(.*?)```", document.read_text(), re.DOTALL)
+        )
+    ],
+)
+def test_every_yaml_example_parses(block: str) -> None:
+    assert isinstance(yaml.safe_load(block), dict)

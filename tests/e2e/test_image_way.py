@@ -31,7 +31,7 @@ from local_rig.image_way import (
 from local_rig.installations import Installation
 from local_rig.services import ADMIN, AUDIENCE, CLIENT_SECRET, Orthanc, ProtectedServer, Provider
 
-from .rig import b_study_uids, client_for, upload, wait_authorized
+from .rig import b_study_uids, client_for, upload, wait_authorized, wait_job
 
 SERVER_PREFIX = "ORTHANC__DICOM_WEB_O_AUTH__SERVERS__"
 DOCUMENTED_SERVER = f"{SERVER_PREFIX}PACS__"
@@ -133,6 +133,13 @@ def test_the_documented_compose_file_in_the_image_s_way(
         for name in ("Pacs", "pacs-eu"):
             stow = client.post(f"/dicom-web/servers/{name}/stow", json={"Resources": [study]})
             assert stow.status_code == 200, stow.text
+        # What Orthanc Explorer 2, the image's default interface, sends for its "Send to
+        # DICOMweb server" (read in its source: orthancApi.js, sendToDicomWebServer).
+        job = client.post(
+            "/dicom-web/servers/Pacs/stow", json={"Resources": [study], "Synchronous": False}
+        )
+        assert job.status_code == 200, job.text
+        assert wait_job(client, job.json()["ID"])["State"] == "Success"
         assert study_uid in b_study_uids(protected)
     finally:
         orthanc.stop()
