@@ -129,3 +129,27 @@ def test_every_dockerfile_builds_on_the_image_the_tests_reproduce() -> None:
 )
 def test_every_yaml_example_parses(block: str) -> None:
     assert isinstance(yaml.safe_load(block), dict)
+
+
+def _compose_fragments() -> list[Any]:
+    """The docs' YAML blocks that give a container's ``environment`` alone."""
+    return [
+        pytest.param(document["environment"], id=f"{path.name}-{number}")
+        for path in DOCUMENTS
+        for number, block in enumerate(
+            re.findall(r"```yaml\n(.*?)```", path.read_text(), re.DOTALL)
+        )
+        if set(document := yaml.safe_load(block)) == {"environment"}
+    ]
+
+
+@pytest.mark.parametrize("environment", _compose_fragments())
+def test_every_compose_fragment_goes_through_the_image_s_step(environment: dict[str, Any]) -> None:
+    """As the compose file does in tests/e2e/test_image_way.py: through the image's
+    configuration step (with a user, which the fragments leave to the whole file), then
+    the plugin's loader."""
+    variables = {name: str(value) for name, value in environment.items()}
+    generated = generate_configuration({**variables, "ORTHANC_PASSWORD": "stand-in"})
+    loaded = load_configuration(generated.configuration, environ=variables)
+    assert loaded.problems == ()
+    assert loaded.servers
