@@ -153,6 +153,8 @@ def test_the_documented_compose_file_in_the_image_s_way(
     assert CLIENT_SECRET not in checked.stdout + checked.stderr
     for name in ("Pacs", "pacs-eu"):
         assert name in checked.stdout
+    # check prints what the plugin logged at start.
+    assert f"the environment variable {SUFFIXED_VARIABLE} ends in _SECRET" in checked.stdout
 
 
 def _start(
