@@ -116,7 +116,9 @@ def test_server_filter(token_server: HTTPServer, tmp_path: Path) -> None:
     assert run_check(config, tmp_path).returncode == 2
     unknown = run_check(config, tmp_path, "--server", "three")
     assert unknown.returncode == 2
-    assert unknown.stdout.strip() == "ERROR no server named three in DicomWebOAuth.Servers"
+    assert unknown.stdout.strip() == (
+        "ERROR no server named three in DicomWebOAuth.Servers; its servers: one, two"
+    )
 
 
 def test_unreadable_configuration(tmp_path: Path) -> None:

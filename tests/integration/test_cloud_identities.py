@@ -112,6 +112,8 @@ def test_default_without_a_file_is_the_metadata_server(cloud: CloudEmulation) ->
         "Kind": "GoogleCredentials",
         "Type": "metadata server",
         "Identity": METADATA_ACCOUNT,
+        # As the metadata server lists them for the account, not the Scope asked for.
+        "Scopes": ["https://www.googleapis.com/auth/cloud-platform"],
     }
     assert source_fields(source.description())["TokenEndpoint"] == cloud.url
 
@@ -301,8 +303,10 @@ def test_no_metadata_or_identity_endpoint_is_said_plainly(tmp_path: Path) -> Non
     )
     errors = json.loads(result.stdout)
     assert errors["google"] == [
-        f"no metadata server answered at http://{closed}: not running on Google Cloud? Set "
-        "GoogleCredentials to a key file",
+        f"no metadata server answered at http://{closed}: not running on Google Cloud? Off "
+        "Google Cloud, set GoogleCredentials to a workload identity federation file (an "
+        "external_account file, from gcloud iam workload-identity-pools create-cred-config), "
+        "or, failing that, to a service account key file",
         False,
     ]
     message, transient = errors["azure"]
