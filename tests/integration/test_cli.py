@@ -391,13 +391,44 @@ def test_a_server_name_differing_by_case_is_pointed_out(
 def test_a_misspelt_section_is_said_even_with_server(tmp_path: Path) -> None:
     """Not "no server named Pacs": the section's own error says why there is none."""
     config = {"DicomWebOauth": {"Servers": {"Pacs": {"Url": "https://d/"}}}}
-    result = run_check(config, tmp_path, "--server", "Pacs")
-    assert result.returncode == 2
-    assert result.stdout == (
-        'INVALID DicomWebOAuth: section is missing; the configuration has "DicomWebOauth": the '
-        "section is spelled DicomWebOAuth (as a Docker variable: ORTHANC__DICOM_WEB_O_AUTH__...)"
-        "\n"
+    missing = (
+        'DicomWebOAuth: section is missing; the configuration has "DicomWebOauth": the section '
+        "is spelled DicomWebOAuth (as a Docker variable: ORTHANC__DICOM_WEB_O_AUTH__...)"
     )
+    result = run_check(config, tmp_path, "--server", "Pacs")
+    assert (result.returncode, result.stdout) == (2, f"INVALID {missing}\n")
+    as_json = run_check(config, tmp_path, "--json")
+    assert as_json.returncode == 2
+    assert json.loads(as_json.stdout)["errors"] == [missing]
+
+
+def test_values_that_look_right_but_are_not_are_invalid(tmp_path: Path) -> None:
+    servers = {
+        "azure": {
+            "Url": "https://d/",
+            "AzureManagedIdentity": "true",
+            "Scope": "https://dicom.healthcareapis.azure.com/.default",
+        },
+        "google": {"Url": "https://d/", "GoogleCredentials": "metadata"},
+    }
+    config = {"DicomWebOAuth": {"Servers": servers}}
+    azure = (
+        'DicomWebOAuth.Servers.azure.AzureManagedIdentity: is the text "true", not a boolean: '
+        "write true without quotes for the system-assigned identity; a user-assigned identity "
+        "is named by its client id, a GUID"
+    )
+    google = (
+        'DicomWebOAuth.Servers.google.GoogleCredentials: is "metadata", not a file\'s path: '
+        'write "default" for the metadata server of Compute Engine, GKE or Cloud Run'
+    )
+    text = run_check(config, tmp_path)
+    assert text.returncode == 2
+    lines = text.stdout.splitlines()
+    assert lines[0] == f"azure: INVALID {azure}"
+    assert lines[1].startswith(f"google: INVALID {google}")
+    document = json.loads(run_check(config, tmp_path, "--json").stdout)["servers"]
+    assert document["azure"]["configuration_errors"] == [azure]
+    assert document["google"]["configuration_errors"][0].startswith(google)
 
 
 def test_a_google_key_merged_into_the_root_is_a_warning_without_the_key(

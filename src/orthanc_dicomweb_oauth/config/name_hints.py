@@ -1,7 +1,7 @@
 """Hints for names the configuration spells differently from what is asked for: the
 section under another case (the official image's variables spell it ``DicomWebOauth``
-unless written ``..._O_AUTH``), a server name that differs by case only (the image
-PascalCases server names)."""
+unless written ``..._O_AUTH``), a server name that differs by case or by ``_`` and ``-``
+(the image PascalCases server names: ``PACS`` is ``Pacs``, ``MY_PACS`` is ``MyPacs``)."""
 
 from __future__ import annotations
 
@@ -32,17 +32,18 @@ def missing_section_message(orthanc: Mapping[str, Any]) -> str:
 
 
 def unknown_servers_message(unknown: Iterable[str], configured: Collection[str]) -> str:
-    """The servers there are, and the one meant when a name differs by case only."""
+    """The servers there are, and the one meant when a name differs by case, ``_`` or
+    ``-`` only."""
     unknown = list(unknown)
     said = f"no server named {', '.join(unknown)} in {keys.SECTION}.{keys.SERVERS}"
     if not configured:
         return f"{said}: it has none"
     names = sorted(configured)
     by_loose = {loose(name): name for name in names}
-    meant = [by_loose[loose(name)] for name in unknown if loose(name) in by_loose]
+    meant = {name: by_loose[loose(name)] for name in unknown if loose(name) in by_loose}
     hint = ""
     if meant:
-        case_only = all(name.lower() in {m.lower() for m in meant} for name in unknown)
+        case_only = all(asked.lower() == name.lower() for asked, name in meant.items())
         why = "names are case-sensitive: " if case_only else ""
-        hint = f" ({why}did you mean {', '.join(meant)}?)"
+        hint = f" ({why}did you mean {', '.join(meant.values())}?)"
     return f"{said}; its servers: {', '.join(names)}{hint}"
