@@ -250,6 +250,11 @@ def test_google_credentials_holding_the_key_itself_is_refused_unseen(tmp_path: P
         f"only Orthanc reads and give its path; the values are {GOOGLE_VALUES}"
     )
     assert problems(load({"GoogleCredentials": PRIVATE_KEY})) == [refusal]
+    named = load({"GoogleCredentials": "default"}, {"GOOGLE_APPLICATION_CREDENTIALS": content})
+    assert problems(named) == [
+        f"{PATH}.GoogleCredentials: default: GOOGLE_APPLICATION_CREDENTIALS holds a credential, "
+        "not a file's path: write it to a file only Orthanc reads and give its path"
+    ]
 
 
 def assertion_server(path: Path, **keys: Any) -> dict[str, Any]:

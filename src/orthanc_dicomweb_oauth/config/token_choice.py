@@ -133,16 +133,21 @@ def _google(
     again, while the server runs. A value that cannot be a path is refused here."""
     path = section.google_credentials
     refusal = None if path is None else _not_a_google_path(path)
-    if refusal is not None:
-        problems.append(
-            ConfigurationProblem(f"{_server_path(name)}.{keys.GOOGLE_CREDENTIALS}", refusal, name)
-        )
-        return None
     named_by = None
     if path == GOOGLE_DEFAULT:
         # Without the variable, the metadata server.
         path = environ.get(GOOGLE_APPLICATION_CREDENTIALS) or None
         named_by = GOOGLE_APPLICATION_CREDENTIALS
+        if path is not None and _holds_a_credential(path):
+            refusal = (
+                f"{GOOGLE_DEFAULT}: {GOOGLE_APPLICATION_CREDENTIALS} holds a credential, not a "
+                "file's path: write it to a file only Orthanc reads and give its path"
+            )
+    if refusal is not None:
+        problems.append(
+            ConfigurationProblem(f"{_server_path(name)}.{keys.GOOGLE_CREDENTIALS}", refusal, name)
+        )
+        return None
     return GoogleSettings(
         path,
         named_by,
@@ -161,7 +166,7 @@ def _not_a_google_path(value: str) -> str | None:
         f"the file {GOOGLE_APPLICATION_CREDENTIALS} names, when it is set), or the path of a "
         "credentials file"
     )
-    if value.lstrip().startswith("{") or "PRIVATE KEY" in value:
+    if _holds_a_credential(value):
         return (
             "holds a credential, not a file's path: write it to a file only Orthanc reads and "
             f"give its path; the values are {uses}"
@@ -174,6 +179,11 @@ def _not_a_google_path(value: str) -> str | None:
         f"is {json.dumps(value)}, not a file's path: write {uses} (one in Orthanc's working "
         f"folder: ./{value})"
     )
+
+
+def _holds_a_credential(value: str) -> bool:
+    """A key's JSON or PEM given where a path belongs: never to be shown."""
+    return value.lstrip().startswith("{") or "PRIVATE KEY" in value
 
 
 def _azure(
