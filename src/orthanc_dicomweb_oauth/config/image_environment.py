@@ -9,6 +9,7 @@ from typing import Any
 
 from .. import keys
 from ..redaction import sanitize_external_text
+from ..sources.google.credentials_file import SERVICE_ACCOUNT
 
 # The image takes a variable named ``X_SECRET`` as the name of a file in /run/secrets that
 # holds X's value, and prints the variable's value when it starts verbosely: a secret
@@ -55,7 +56,7 @@ def merged_key_warnings(orthanc: Mapping[str, Any]) -> list[str]:
     there lands in it. Names the account, never the key."""
     private_key = orthanc.get("private_key")
     if not isinstance(private_key, str) or not (
-        "client_email" in orthanc or orthanc.get("type") == "service_account"
+        "client_email" in orthanc or orthanc.get("type") == SERVICE_ACCOUNT
     ):
         return []
     email = orthanc.get("client_email")
