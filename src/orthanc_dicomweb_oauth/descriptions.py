@@ -30,6 +30,8 @@ class CredentialDescription:
     type: str | None = None  # a Google credentials file's type
     environment: str | None = None  # where Azure's managed identity is found
     identity: str | None = None
+    # The access scopes the metadata server lists for the machine's service account.
+    scopes: tuple[str, ...] | None = None
     client_id: str | None = None
     algorithm: str | None = None
     key_id: str | None = None
@@ -66,15 +68,16 @@ def source_fields(description: SourceDescription) -> dict[str, Any]:
     }
 
 
-def credential_fields(credential: CredentialDescription) -> dict[str, str]:
+def credential_fields(credential: CredentialDescription) -> dict[str, str | list[str]]:
     certificate = credential.certificate
-    fields = {
+    fields: dict[str, str | list[str] | None] = {
         "Kind": credential.kind,
         "ReadFrom": credential.read_from,
         "File": credential.file,
         "Type": credential.type,
         "Environment": credential.environment,
         "Identity": credential.identity,
+        "Scopes": None if credential.scopes is None else list(credential.scopes),
         "ClientId": credential.client_id,
         "Algorithm": credential.algorithm,
         "KeyId": credential.key_id,

@@ -11,11 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from local_rig.client_keys import write_client_key
-from local_rig.cloud_emulations import CloudEmulation
+from local_rig.cloud_emulations import METADATA_ACCOUNT, CloudEmulation
+from orthanc_dicomweb_oauth.cli.probe import Provider, provider_of
 
 from ..helpers import CLIENT_SECRET, make_jwt
 
@@ -116,7 +118,9 @@ def test_server_filter(token_server: HTTPServer, tmp_path: Path) -> None:
     assert run_check(config, tmp_path).returncode == 2
     unknown = run_check(config, tmp_path, "--server", "three")
     assert unknown.returncode == 2
-    assert unknown.stdout.strip() == "ERROR no server named three in DicomWebOAuth.Servers"
+    assert unknown.stdout.strip() == (
+        "ERROR no server named three in DicomWebOAuth.Servers; its servers: one, two"
+    )
 
 
 def test_unreadable_configuration(tmp_path: Path) -> None:
@@ -365,3 +369,247 @@ def test_the_warnings_of_the_plugin_s_start_are_printed(
     assert warnings[0].startswith("DicomWebOAuth.Servers.pacs: the TLS certificate of its token")
     assert "TokenEndpointVerifyPeer is false" in warnings[0]
     assert warnings[1].startswith("HttpVerbose is true: Orthanc's HTTP client logs")
+
+
+def test_a_server_name_differing_by_case_is_pointed_out(
+    token_server: HTTPServer, tmp_path: Path
+) -> None:
+    """The official image PascalCases server names: ``..._SERVERS__PACS__...`` is Pacs."""
+    issue_jwt(token_server)
+    config = oauth_config(token_server, Pacs={}, **{"pacs-eu": {}})
+    expected = (
+        "no server named pacs in DicomWebOAuth.Servers; its servers: Pacs, pacs-eu (names are "
+        "case-sensitive: did you mean Pacs?)"
+    )
+    text = run_check(config, tmp_path, "--server", "pacs")
+    assert (text.returncode, text.stdout) == (2, f"ERROR {expected}\n")
+    as_json = run_check(config, tmp_path, "--server", "pacs", "--json")
+    assert as_json.returncode == 2
+    assert json.loads(as_json.stdout)["errors"] == [expected]
+
+
+def test_a_misspelt_section_is_said_even_with_server(tmp_path: Path) -> None:
+    """Not "no server named Pacs": the section's own error says why there is none."""
+    config = {"DicomWebOauth": {"Servers": {"Pacs": {"Url": "https://d/"}}}}
+    missing = (
+        'DicomWebOAuth: section is missing; the configuration has "DicomWebOauth": the section '
+        "is spelled DicomWebOAuth (as a Docker variable: ORTHANC__DICOM_WEB_O_AUTH__...)"
+    )
+    result = run_check(config, tmp_path, "--server", "Pacs")
+    assert (result.returncode, result.stdout) == (2, f"INVALID {missing}\n")
+    as_json = run_check(config, tmp_path, "--json")
+    assert as_json.returncode == 2
+    assert json.loads(as_json.stdout)["errors"] == [missing]
+
+
+def test_values_that_look_right_but_are_not_are_invalid(tmp_path: Path) -> None:
+    servers = {
+        "azure": {
+            "Url": "https://d/",
+            "AzureManagedIdentity": "true",
+            "Scope": "https://dicom.healthcareapis.azure.com/.default",
+        },
+        "google": {"Url": "https://d/", "GoogleCredentials": "metadata"},
+    }
+    config = {"DicomWebOAuth": {"Servers": servers}}
+    azure = (
+        'DicomWebOAuth.Servers.azure.AzureManagedIdentity: is the text "true", not a boolean: '
+        "write true without quotes for the system-assigned identity; a user-assigned identity "
+        "is named by its client id, a GUID"
+    )
+    google = (
+        'DicomWebOAuth.Servers.google.GoogleCredentials: is "metadata", not a file\'s path: '
+        'write "default" for the metadata server of Compute Engine, GKE or Cloud Run'
+    )
+    text = run_check(config, tmp_path)
+    assert text.returncode == 2
+    lines = text.stdout.splitlines()
+    assert lines[0] == f"azure: INVALID {azure}"
+    assert lines[1].startswith(f"google: INVALID {google}")
+    document = json.loads(run_check(config, tmp_path, "--json").stdout)["servers"]
+    assert document["azure"]["configuration_errors"] == [azure]
+    assert document["google"]["configuration_errors"][0].startswith(google)
+
+
+def test_a_google_key_merged_into_the_root_is_a_warning_without_the_key(
+    cloud: CloudEmulation, tmp_path: Path
+) -> None:
+    """As the official image merges /run/secrets/key.json into the configuration."""
+    key = cloud.service_account_file()
+    config = {
+        **cloud.service_account_info(),
+        "DicomWebOAuth": {
+            "Servers": {"google": {"Url": "https://d/", "GoogleCredentials": str(key)}}
+        },
+    }
+    warning = (
+        "the configuration's root has a Google service account key (private_key, client_email "
+        "of dicomweb@orthanc-project.iam.gserviceaccount.com): the official Docker image "
+        "merges every /run/secrets/*.json file into Orthanc's configuration"
+    )
+    text = run_check(config, tmp_path)
+    assert text.returncode == 0, text.stdout + text.stderr
+    assert text.stdout.startswith(f"WARNING {warning}")
+    as_json = run_check(config, tmp_path, "--json")
+    (said,) = json.loads(as_json.stdout)["warnings"]
+    assert said.startswith(warning)
+    key_lines = cloud.private_key_pem.splitlines()[1:-1]
+    for output in (text.stdout, text.stderr, as_json.stdout, as_json.stderr):
+        assert "PRIVATE KEY" not in output
+        assert not any(line in output for line in key_lines)
+
+
+# The scopes the metadata server lists for a VM created with the default access scopes.
+COMPUTE_DEFAULT_SCOPES = [
+    "https://www.googleapis.com/auth/devstorage.read_only",
+    "https://www.googleapis.com/auth/logging.write",
+    "https://www.googleapis.com/auth/monitoring.write",
+    "https://www.googleapis.com/auth/service.management.readonly",
+    "https://www.googleapis.com/auth/servicecontrol",
+    "https://www.googleapis.com/auth/trace.append",
+]
+
+
+@pytest.fixture
+def default_scopes(cloud: CloudEmulation, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The emulated metadata server lists the default scopes of a Compute Engine VM."""
+
+    def account(request: Request) -> Response:
+        body = {"aliases": ["default"], "email": METADATA_ACCOUNT, "scopes": COMPUTE_DEFAULT_SCOPES}
+        return Response(json.dumps(body), content_type="application/json")
+
+    monkeypatch.setattr(cloud, "_metadata_account", account)
+
+
+def metadata_server_config(token_server: HTTPServer) -> dict[str, Any]:
+    server = {"Url": token_server.url_for("/dicom-web/"), "GoogleCredentials": "default"}
+    return {"DicomWebOAuth": {"Servers": {"google": server}}}
+
+
+def test_the_metadata_server_s_scopes_are_shown(
+    token_server: HTTPServer, cloud: CloudEmulation, tmp_path: Path
+) -> None:
+    result = run_check(metadata_server_config(token_server), tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1:3] == [
+        f"  Google metadata server: {METADATA_ACCOUNT}",
+        "  access scopes (from the metadata server): "
+        "https://www.googleapis.com/auth/cloud-platform",
+    ]
+    assert "WARNING" not in result.stdout
+
+
+def test_scopes_without_cloud_platform_are_a_warning(
+    token_server: HTTPServer, cloud: CloudEmulation, default_scopes: None, tmp_path: Path
+) -> None:
+    config = metadata_server_config(token_server)
+    result = run_check(config, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[2] == (
+        f"  access scopes (from the metadata server): {', '.join(COMPUTE_DEFAULT_SCOPES)}"
+    )
+    warning = (
+        "the access scopes of the VM's service account lack "
+        "https://www.googleapis.com/auth/cloud-platform: on Compute Engine its tokens carry "
+        "only these scopes, and the Cloud Healthcare API answers them HTTP 403 (the default "
+        "scopes of a VM are not enough). Stop the VM, run gcloud compute instances "
+        "set-service-account VM --service-account SA --scopes cloud-platform, and start it "
+        "again"
+    )
+    assert f"  WARNING {warning}" in lines
+    # The scope asked for is still the configuration's: only what is shown is the VM's.
+    token_request = cloud.last["/computeMetadata/v1/instance/service-accounts/default/token"]
+    assert token_request["scopes"] == "https://www.googleapis.com/auth/cloud-platform"
+    document = json.loads(run_check(config, tmp_path, "--json").stdout)["servers"]["google"]
+    assert document["credential"]["Scopes"] == COMPUTE_DEFAULT_SCOPES
+    assert document["warnings"] == [warning]
+
+
+GOOGLE_403 = {
+    "error": {
+        "code": 403,
+        "message": "Permission 'healthcare.dicomStores.dicomWebRead' denied on resource",
+        "status": "PERMISSION_DENIED",
+    }
+}
+
+
+def test_a_403_from_google_advises_a_healthcare_role_and_shows_the_answer(
+    token_server: HTTPServer, cloud: CloudEmulation, tmp_path: Path
+) -> None:
+    seen: list[str] = []
+
+    def refuse(request: Request) -> Response:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        seen.append(token)
+        body = {**GOOGLE_403, "echo": token}  # a server that echoes the token: redacted
+        return Response(json.dumps(body), status=403, content_type="application/json")
+
+    token_server.expect_request("/dicom-web/studies").respond_with_handler(refuse)
+    config = metadata_server_config(token_server)
+    text = run_check(config, tmp_path, "--probe")
+    assert text.returncode == 1
+    assert (
+        "HTTP 403, the token is valid but not allowed to read studies. Grant the service "
+        f"account {METADATA_ACCOUNT} a Cloud Healthcare role on the DICOM store or its "
+        "dataset: roles/healthcare.dicomEditor (roles/healthcare.dicomViewer to read only). "
+        "With the metadata server of a Compute Engine VM, the VM's access scopes must also "
+        "include cloud-platform."
+    ) in text.stdout
+    assert "Azure" not in text.stdout
+    answered = next(line for line in text.stdout.splitlines() if "the server answered" in line)
+    assert "Permission 'healthcare.dicomStores.dicomWebRead' denied" in answered
+    assert '"echo": "[redacted]"' in answered
+    as_json = run_check(config, tmp_path, "--probe", "--json")
+    probe = json.loads(as_json.stdout)["servers"]["google"]["probe"]
+    assert probe["http_status"] == 403
+    assert "roles/healthcare.dicomEditor" in probe["detail"]
+    assert probe["body"].startswith('{"error": {"code": 403, "message": "Permission')
+    assert len(seen) == 2
+    for token in seen:
+        assert token not in text.stdout
+        assert token not in as_json.stdout
+
+
+def test_a_403_advice_follows_the_kind_of_credential(
+    token_server: HTTPServer, tmp_path: Path
+) -> None:
+    issue_jwt(token_server)
+    token_server.expect_request("/dicom-web/studies").respond_with_handler(_dicomweb(403))
+    result = run_check(oauth_config(token_server, s={}), tmp_path, "--probe", "--json")
+    probe = json.loads(result.stdout)["servers"]["s"]["probe"]
+    assert probe["detail"].endswith(
+        "Give the client the permission to read studies at the DICOMweb server (its role, "
+        "group or scope there), and compare the token's claims (scope, roles), when check "
+        "shows them, with what the server requires."
+    )
+    assert probe["body"] == "[]"
+
+
+@pytest.mark.parametrize(
+    ("kind", "url", "token_endpoint", "provider"),
+    [
+        ("GoogleCredentials", "https://d.example.com/", None, Provider.GOOGLE),
+        ("ClientSecret", "https://healthcare.googleapis.com/v1/projects/p", None, Provider.GOOGLE),
+        ("AzureManagedIdentity", "https://d.example.com/", None, Provider.AZURE),
+        (
+            "ClientSecret",
+            "https://ws-dicom.dicom.azurehealthcareapis.com/v2/",
+            None,
+            Provider.AZURE,
+        ),
+        (
+            "PrivateKey",
+            "https://d.example.com/",
+            "https://login.microsoftonline.com/t/oauth2/v2.0/token",
+            Provider.AZURE,
+        ),
+        ("ClientSecret", "https://d.example.com/", "https://idp.example.com/token", Provider.OTHER),
+    ],
+)
+def test_whose_advice_a_refusal_gets(
+    kind: str, url: str, token_endpoint: str | None, provider: Provider
+) -> None:
+    assert provider_of(kind, url, token_endpoint) is provider

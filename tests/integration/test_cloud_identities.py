@@ -112,6 +112,8 @@ def test_default_without_a_file_is_the_metadata_server(cloud: CloudEmulation) ->
         "Kind": "GoogleCredentials",
         "Type": "metadata server",
         "Identity": METADATA_ACCOUNT,
+        # As the metadata server lists them for the account, not the Scope asked for.
+        "Scopes": ["https://www.googleapis.com/auth/cloud-platform"],
     }
     assert source_fields(source.description())["TokenEndpoint"] == cloud.url
 
@@ -301,8 +303,10 @@ def test_no_metadata_or_identity_endpoint_is_said_plainly(tmp_path: Path) -> Non
     )
     errors = json.loads(result.stdout)
     assert errors["google"] == [
-        f"no metadata server answered at http://{closed}: not running on Google Cloud? Set "
-        "GoogleCredentials to a key file",
+        f"no metadata server answered at http://{closed}: not running on Google Cloud? Off "
+        "Google Cloud, set GoogleCredentials to a workload identity federation file (an "
+        "external_account file, from gcloud iam workload-identity-pools create-cred-config), "
+        "or, failing that, to a service account key file",
         False,
     ]
     message, transient = errors["azure"]
@@ -311,3 +315,57 @@ def test_no_metadata_or_identity_endpoint_is_said_plainly(tmp_path: Path) -> Non
         "token: not running on Azure with a managed identity?"
     )
     assert transient is False
+
+
+# -- An external account whose subject token comes from a program ------------------------
+
+# Prints the executable-sourced response google-auth expects, the subject token in it.
+SUBJECT_TOKEN_PROGRAM = """
+import json, sys, time
+token = open(sys.argv[1]).read()
+print(json.dumps({
+    "version": 1,
+    "success": True,
+    "token_type": "urn:ietf:params:oauth:token-type:jwt",
+    "id_token": token,
+    "expiration_time": int(time.time()) + 3600,
+}))
+"""
+
+
+def executable_account_file(cloud: CloudEmulation, tmp_path: Path) -> Path:
+    path = cloud.external_account_file(make_jwt(sub="system:serviceaccount:pacs:orthanc"))
+    program = tmp_path / "subject_token.py"
+    program.write_text(SUBJECT_TOKEN_PROGRAM)
+    info = json.loads(path.read_text())
+    command = f"{sys.executable} {program} {cloud.root / 'subject-token'}"
+    info["credential_source"] = {"executable": {"command": command, "timeout_millis": 30000}}
+    executable = tmp_path / "executable-account.json"
+    executable.write_text(json.dumps(info))
+    return executable
+
+
+def test_a_program_is_run_only_when_google_auth_s_setting_allows_it(
+    cloud: CloudEmulation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = executable_account_file(cloud, tmp_path)
+    monkeypatch.delenv("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", raising=False)
+    before = cloud.requests["/google/sts"]
+    with pytest.raises(TokenRequestError) as refused:
+        fetched(source_for({"GoogleCredentials": str(path)}))
+    assert str(refused.value) == (
+        f"GoogleCredentials: {path} gets its subject token by running a program "
+        "(credential_source.executable), and google-auth runs one only when Orthanc's "
+        "environment has GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1: google-auth's own "
+        "safety setting, so that a credentials file cannot run a program unless the machine's "
+        "administrator allows it. Set GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1 in Orthanc's "
+        "environment (systemd: an Environment= line in a drop-in for orthanc.service; Docker: "
+        "-e) and restart Orthanc"
+    )
+    assert "refused" not in str(refused.value)
+    assert not refused.value.transient
+    assert cloud.requests["/google/sts"] == before
+
+    monkeypatch.setenv("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1")
+    fetched(source_for({"GoogleCredentials": str(path)}))
+    assert cloud.requests["/google/sts"] == before + 1

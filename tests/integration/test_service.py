@@ -88,7 +88,16 @@ def test_rest_answers(
     assert set(listing.body["Servers"]) == {"remote", "broken"}
     assert listing.body["Servers"]["broken"]["State"] == "Invalid"
     assert handle(service, "POST", None, None, qido).allowed == "GET"
-    assert handle(service, "GET", "nope", None, qido).status == 404
+    unknown = handle(service, "GET", "nope", None, qido)
+    assert (unknown.status, unknown.body) == (
+        404,
+        {"Error": "no server named nope in DicomWebOAuth.Servers; its servers: broken, remote"},
+    )
+    by_case = handle(service, "GET", "Remote", None, qido)
+    assert by_case.body == {
+        "Error": "no server named Remote in DicomWebOAuth.Servers; its servers: broken, remote "
+        "(names are case-sensitive: did you mean remote?)"
+    }
     assert handle(service, "POST", "broken", "refresh", qido).status == 409
     assert handle(service, "GET", "remote", "refresh", qido).allowed == "POST"
     assert handle(service, "POST", "remote", "frobnicate", qido).status == 404

@@ -151,7 +151,8 @@ def test_an_impersonation_from_a_person_s_login_is_refused(tmp_path: Path) -> No
         )
     )
     refusal = file_refusal(load({"GoogleCredentials": str(path)}))
-    assert "of type 'authorized_user', a person's login (ADR 0001)" in refusal
+    assert "of type 'authorized_user', a person's login: the source must be" in refusal
+    assert "ADR" not in refusal
 
 
 @pytest.mark.parametrize(
@@ -203,6 +204,56 @@ def test_azure_managed_identity() -> None:
     assert problems(load({"AzureManagedIdentity": False, "Scope": AZURE_SCOPE})) == [
         f"{PATH}.AzureManagedIdentity: must be true (the system-assigned identity) or a "
         "user-assigned identity's client id"
+    ]
+
+
+@pytest.mark.parametrize("text", ["true", "True", " TRUE ", "false", "False"])
+def test_azure_managed_identity_as_the_text_of_a_boolean(text: str) -> None:
+    """A Kubernetes env value or a quoted JSON value: not a client id named "true"."""
+    assert problems(load({"AzureManagedIdentity": text, "Scope": AZURE_SCOPE})) == [
+        f'{PATH}.AzureManagedIdentity: is the text "{text}", not a boolean: write true '
+        "without quotes for the system-assigned identity; a user-assigned identity is named "
+        "by its client id, a GUID"
+    ]
+
+
+GOOGLE_VALUES = (
+    '"default" for the metadata server of Compute Engine, GKE or Cloud Run (or the file '
+    "GOOGLE_APPLICATION_CREDENTIALS names, when it is set), or the path of a credentials file"
+)
+
+
+@pytest.mark.parametrize("word", ["metadata", "adc", "gce", "compute", "metadata-server", "GKE"])
+def test_google_credentials_as_a_word_that_is_no_path(word: str) -> None:
+    assert problems(load({"GoogleCredentials": word})) == [
+        f'{PATH}.GoogleCredentials: is "{word}", not a file\'s path: write {GOOGLE_VALUES} '
+        f"(one in Orthanc's working folder: ./{word})"
+    ]
+
+
+def test_google_credentials_default_in_another_case() -> None:
+    assert problems(load({"GoogleCredentials": "Default"})) == [
+        f'{PATH}.GoogleCredentials: is "Default": write default in lower case'
+    ]
+
+
+@pytest.mark.parametrize("path", ["./metadata", "key.json", "/etc/orthanc/google.json", "default"])
+def test_google_credentials_paths_are_taken_as_paths(path: str) -> None:
+    assert problems(load({"GoogleCredentials": path})) == []
+
+
+def test_google_credentials_holding_the_key_itself_is_refused_unseen(tmp_path: Path) -> None:
+    content = Path(key_file(tmp_path)).read_text()
+    (refusal,) = problems(load({"GoogleCredentials": content}))
+    assert refusal == (
+        f"{PATH}.GoogleCredentials: holds a credential, not a file's path: write it to a file "
+        f"only Orthanc reads and give its path; the values are {GOOGLE_VALUES}"
+    )
+    assert problems(load({"GoogleCredentials": PRIVATE_KEY})) == [refusal]
+    named = load({"GoogleCredentials": "default"}, {"GOOGLE_APPLICATION_CREDENTIALS": content})
+    assert problems(named) == [
+        f"{PATH}.GoogleCredentials: default: GOOGLE_APPLICATION_CREDENTIALS holds a credential, "
+        "not a file's path: write it to a file only Orthanc reads and give its path"
     ]
 
 

@@ -358,6 +358,27 @@ def test_one_broken_server_leaves_the_others() -> None:
             "case-sensitive)",
         ),
         (
+            {"s": section(ClientID="x")},
+            {},
+            None,
+            "DicomWebOAuth.Servers.s.ClientID: unknown key; did you mean ClientId? (keys are "
+            "case-sensitive)",
+        ),
+        (
+            {"s": section(CLIENT_ID="x")},
+            {},
+            None,
+            "DicomWebOAuth.Servers.s.CLIENT_ID: unknown key; did you mean ClientId? (keys are "
+            "case-sensitive, their words joined without _)",
+        ),
+        (
+            {"s": section(token_endpoint="https://x/")},
+            {},
+            None,
+            "DicomWebOAuth.Servers.s.token_endpoint: unknown key; did you mean TokenEndpoint? "
+            "(keys are case-sensitive, their words joined without _)",
+        ),
+        (
             {"s": section(TokenEndpoit="https://x/")},
             {},
             None,

@@ -10,9 +10,10 @@ from ..config.settings import ServerSettings
 from ..descriptions import SourceDescription
 from ..errors import TokenRequestError
 from ..sources.access_token import displayed_claims
+from ..sources.google.access_scopes import missing_healthcare_scope
 from ..tokens.server_tokens import token_source
 from ..unverified_jwt import JsonValue
-from .probe import ProbeResult, probe_dicomweb
+from .probe import ProbeResult, Refusal, probe_dicomweb, provider_of
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class ServerCheck:
     lifetime_source: str | None = None
     claims: dict[str, JsonValue] | None = None
     notes: tuple[str, ...] = ()
+    # What would fail the transfers though the token was had.
+    warnings: tuple[str, ...] = ()
     probe: ProbeResult | None = None
 
     @property
@@ -52,19 +55,26 @@ def check_server(
         return ServerCheck(settings.name, ok=False, description=description, error=str(error))
     finally:
         source.close()
-    probe_result = (
-        probe_dicomweb(settings.dicomweb_definition[keys.URL], token, dicomweb_ca_certificates)
-        if probe
-        else None
-    )
+    description = source.description()
+    url = settings.dicomweb_definition[keys.URL]
+    probe_result = None
+    if probe:
+        refusal = Refusal(
+            provider_of(description.credential.kind, url, description.token_endpoint),
+            description.credential.identity,
+        )
+        probe_result = probe_dicomweb(url, token, dicomweb_ca_certificates, refusal)
+    scopes = description.credential.scopes
+    scope_warning = None if scopes is None else missing_healthcare_scope(scopes)
     return ServerCheck(
         settings.name,
         ok=probe_result is None or probe_result.ok,
-        description=source.description(),
+        description=description,
         error=None if probe_result is None or probe_result.ok else probe_result.detail,
         expires_in=round(token.lifetime),
         lifetime_source=token.lifetime_source,
         claims=None if token.claims is None else displayed_claims(token.claims),
         notes=token.notes,
+        warnings=() if scope_warning is None else (scope_warning,),
         probe=probe_result,
     )

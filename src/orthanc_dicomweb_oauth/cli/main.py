@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..config.loader import load_configuration
+from ..config.name_hints import unknown_servers_message
 from ..config.orthanc_file import read_orthanc_configuration, unset_variables
 from ..errors import OrthancConfigFileError
 from .check import ServerCheck, check_server
@@ -92,8 +93,9 @@ def run_check(
     loaded = load_configuration(orthanc, environ)
     configured = {*loaded.servers, *loaded.invalid_servers()}
     unknown = sorted(set(only or ()) - configured)
-    if unknown:
-        print_fatal(f"no server named {', '.join(unknown)} in DicomWebOAuth.Servers", as_json, out)
+    # Without a server, the configuration's own errors say why (the section is missing).
+    if unknown and (configured or not loaded.general_problems()):
+        print_fatal(unknown_servers_message(unknown, configured), as_json, out)
         return EXIT_INVALID_CONFIGURATION
     selected = [name for name in sorted(configured) if not only or name in only]
     general_errors = [str(problem) for problem in loaded.general_problems()]

@@ -58,12 +58,16 @@ def print_text(
             )
         for note in result.notes:
             _say(out, f"  note: {note}")
+        for warning in result.warnings:
+            _say(out, f"  WARNING {warning}")
         for claim, value in (result.claims or {}).items():
             _say(out, f"  {claim}: {_claim_text(claim, value)}")
         if result.claims is None:
             _say(out, "  (opaque token: no claims to show)")
         if result.probe is not None:
             _say(out, f"  probe: {result.probe.detail}")
+            if result.probe.body is not None:
+                _say(out, f"  the server answered: {result.probe.body}")
 
 
 def print_json(
@@ -85,12 +89,14 @@ def print_json(
                 "discovered_token_endpoint": result.discovered_token_endpoint,
                 "claims": result.claims,
                 "notes": list(result.notes),
+                "warnings": list(result.warnings),
                 "probe": None
                 if result.probe is None
                 else {
                     "ok": result.probe.ok,
                     "http_status": result.probe.http_status,
                     "detail": result.probe.detail,
+                    "body": result.probe.body,
                 },
             }
         else:
@@ -132,7 +138,11 @@ def credential_lines(credential: CredentialDescription) -> list[str]:
             )
             return [f"client assertion: {said}"]
         case keys.GOOGLE_CREDENTIALS:
-            return [f"Google {credential.type}: {credential.identity}"]
+            lines = [f"Google {credential.type}: {credential.identity}"]
+            if credential.scopes is not None:
+                listed = ", ".join(credential.scopes) or "none"
+                lines.append(f"access scopes (from the metadata server): {listed}")
+            return lines
         case keys.AZURE_MANAGED_IDENTITY:
             client_id = f", client id {credential.client_id}" if credential.client_id else ""
             return [

@@ -23,7 +23,8 @@ from .dicomweb_section import (
     dicomweb_servers,
     servers_in_database_refusal,
 )
-from .image_environment import secret_suffix_warnings
+from .image_environment import merged_key_warnings, secret_suffix_warnings
+from .name_hints import missing_section_message
 from .schema import OAuthSection, ServerSection
 from .schema_errors import schema_problems
 from .settings import (
@@ -43,17 +44,22 @@ def load_configuration(
     the credentials (their files are watched afterwards); ``now`` tells which warnings are
     due (a certificate about to expire)."""
     environ = os.environ if environ is None else environ
+    # Said whatever the section holds: the key is in the configuration all the same.
+    root_warnings = tuple(merged_key_warnings(orthanc))
     if keys.SECTION not in orthanc:
-        return LoadedConfiguration({}, (ConfigurationProblem(keys.SECTION, "section is missing"),))
+        missing = ConfigurationProblem(keys.SECTION, missing_section_message(orthanc))
+        return LoadedConfiguration({}, (missing,), root_warnings)
     try:
         section = OAuthSection.model_validate(orthanc[keys.SECTION])
     except ValidationError as error:
-        return LoadedConfiguration({}, tuple(schema_problems(error, keys.SECTION, OAuthSection)))
+        return LoadedConfiguration(
+            {}, tuple(schema_problems(error, keys.SECTION, OAuthSection)), root_warnings
+        )
 
     bases, problems = dicomweb_servers(orthanc)
     refusal = servers_in_database_refusal(orthanc, section)
     if refusal is not None:
-        return _loaded(section, {}, (*problems, refusal))
+        return _loaded(section, {}, (*problems, refusal), root_warnings)
     servers: dict[str, ServerSettings] = {}
     for name, raw in section.servers.items():
         try:
@@ -74,6 +80,7 @@ def load_configuration(
             ConfigurationProblem(f"{keys.SECTION}.{keys.SERVERS}", "no server is configured")
         )
     warnings = (
+        *root_warnings,
         *_warnings(servers, orthanc, now()),
         *secret_suffix_warnings(section.servers, environ),
     )

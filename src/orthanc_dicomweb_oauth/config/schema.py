@@ -238,7 +238,8 @@ class ServerSection(_Keys):
         "credentials file (`service_account`, `external_account` or "
         "`impersonated_service_account`), or `default`: the file named by "
         "`GOOGLE_APPLICATION_CREDENTIALS`, else the metadata server of Compute Engine, GKE or "
-        "Cloud Run. A person's login (`authorized_user`) is refused. A file is read again within "
+        "Cloud Run. A person's login (`authorized_user`) is refused, and so is a word that is "
+        "no path (`metadata`: the metadata server is `default`). A file is read again within "
         "2 s of a change, its fields checked before google-auth reads it. Needs the `google` "
         "extra (google-auth): without it the server is refused, saying what to install.",
     )
@@ -246,8 +247,9 @@ class ServerSection(_Keys):
         default=None,
         alias=keys.AZURE_MANAGED_IDENTITY,
         description="Azure tokens instead of a token endpoint, from the managed identity of "
-        "the machine Orthanc runs on: `true` for the system-assigned identity, or a "
-        "user-assigned identity's client id. With `Scope`. Needs the `azure` extra "
+        "the machine Orthanc runs on: `true` for the system-assigned identity (the JSON "
+        'boolean: the text `"true"` is refused), or a user-assigned identity\'s client id. '
+        "With `Scope`. Needs the `azure` extra "
         "(azure-identity): without it the server is refused, saying what to install.",
     )
     token_endpoint_ca_certificates: str | None = Field(

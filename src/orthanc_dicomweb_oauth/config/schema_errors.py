@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigurationProblem
+from .name_hints import loose
 
 
 def schema_problems(
@@ -33,6 +34,13 @@ def _suggestion(key: str, known: Sequence[str]) -> str:
     by_lower = {candidate.lower(): candidate for candidate in known}
     if key.lower() in by_lower:
         return f"; did you mean {by_lower[key.lower()]}? (keys are case-sensitive)"
+    by_loose = {loose(candidate): candidate for candidate in known}
+    if loose(key) in by_loose:
+        # CLIENT_ID or client_id: a variable's spelling, or another language's habit.
+        return (
+            f"; did you mean {by_loose[loose(key)]}? (keys are case-sensitive, their words "
+            "joined without _)"
+        )
     # Imported for a misspelt key only: a configuration without one never loads it.
     import difflib  # noqa: PLC0415
 

@@ -7,6 +7,8 @@ key."""
 from __future__ import annotations
 
 import importlib.util
+import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -56,6 +58,8 @@ CLOUD_EXTRAS = {
 GOOGLE_DEFAULT = "default"
 GOOGLE_APPLICATION_CREDENTIALS = "GOOGLE_APPLICATION_CREDENTIALS"
 DEFAULT_GOOGLE_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+# A bare word, no folder and no suffix: "metadata", "adc", "gce", "Default".
+GOOGLE_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,39}")
 
 
 def token_settings(
@@ -85,7 +89,7 @@ def token_settings(
         problems.append(ConfigurationProblem(f"{path}.{clouds[0]}", missing, name))
         return None
     if clouds[0] == keys.GOOGLE_CREDENTIALS:
-        return _google(section, orthanc, environ)
+        return _google(name, section, orthanc, environ, problems)
     return _azure(name, section, orthanc, problems)
 
 
@@ -119,16 +123,31 @@ def _given(section: ServerSection) -> set[str]:
 
 
 def _google(
-    section: ServerSection, orthanc: Mapping[str, Any], environ: Mapping[str, str]
-) -> GoogleSettings:
+    name: str,
+    section: ServerSection,
+    orthanc: Mapping[str, Any],
+    environ: Mapping[str, str],
+    problems: list[ConfigurationProblem],
+) -> GoogleSettings | None:
     """The file is read by the source: one that cannot be used yet is said, and looked at
-    again, while the server runs."""
+    again, while the server runs. A value that cannot be a path is refused here."""
     path = section.google_credentials
+    refusal = None if path is None else _not_a_google_path(path)
     named_by = None
     if path == GOOGLE_DEFAULT:
         # Without the variable, the metadata server.
         path = environ.get(GOOGLE_APPLICATION_CREDENTIALS) or None
         named_by = GOOGLE_APPLICATION_CREDENTIALS
+        if path is not None and _holds_a_credential(path):
+            refusal = (
+                f"{GOOGLE_DEFAULT}: {GOOGLE_APPLICATION_CREDENTIALS} holds a credential, not a "
+                "file's path: write it to a file only Orthanc reads and give its path"
+            )
+    if refusal is not None:
+        problems.append(
+            ConfigurationProblem(f"{_server_path(name)}.{keys.GOOGLE_CREDENTIALS}", refusal, name)
+        )
+        return None
     return GoogleSettings(
         path,
         named_by,
@@ -136,6 +155,35 @@ def _google(
         section.allow_insecure_http,
         http_settings(section, orthanc),
     )
+
+
+def _not_a_google_path(value: str) -> str | None:
+    """Why a GoogleCredentials value is neither ``default`` nor a file's path: the key's
+    JSON itself (never shown: it holds the private key), or a word such as ``metadata``
+    that would be looked for as a file in Orthanc's working folder."""
+    uses = (
+        f'"{GOOGLE_DEFAULT}" for the metadata server of Compute Engine, GKE or Cloud Run (or '
+        f"the file {GOOGLE_APPLICATION_CREDENTIALS} names, when it is set), or the path of a "
+        "credentials file"
+    )
+    if _holds_a_credential(value):
+        return (
+            "holds a credential, not a file's path: write it to a file only Orthanc reads and "
+            f"give its path; the values are {uses}"
+        )
+    if value == GOOGLE_DEFAULT or not GOOGLE_WORD.fullmatch(value):
+        return None
+    if value.lower() == GOOGLE_DEFAULT:
+        return f"is {json.dumps(value)}: write {GOOGLE_DEFAULT} in lower case"
+    return (
+        f"is {json.dumps(value)}, not a file's path: write {uses} (one in Orthanc's working "
+        f"folder: ./{value})"
+    )
+
+
+def _holds_a_credential(value: str) -> bool:
+    """A key's JSON or PEM given where a path belongs: never to be shown."""
+    return value.lstrip().startswith("{") or "PRIVATE KEY" in value
 
 
 def _azure(
@@ -147,7 +195,17 @@ def _azure(
     path = _server_path(name)
     identity = section.azure_managed_identity
     found = len(problems)
-    if identity is False or (isinstance(identity, str) and not identity.strip()):
+    if isinstance(identity, str) and identity.strip().lower() in ("true", "false"):
+        problems.append(
+            ConfigurationProblem(
+                f"{path}.{keys.AZURE_MANAGED_IDENTITY}",
+                f"is the text {json.dumps(identity)}, not a boolean: write true without quotes "
+                "for the system-assigned identity; a user-assigned identity is named by its "
+                "client id, a GUID",
+                name,
+            )
+        )
+    elif identity is False or (isinstance(identity, str) and not identity.strip()):
         problems.append(
             ConfigurationProblem(
                 f"{path}.{keys.AZURE_MANAGED_IDENTITY}",

@@ -134,10 +134,13 @@ class OAuthService:
             self._logger.warning("a token request was still running when Orthanc stopped")
         return stopped
 
+    def server_names(self) -> list[str]:
+        """Every configured server's name, the invalid ones included."""
+        return sorted([*self._workers, *self._configuration.invalid_servers()])
+
     def statuses(self) -> dict[str, dict[str, Any]]:
         """Every configured server's status, the invalid ones included, by name."""
-        names = [*self._workers, *self._configuration.invalid_servers()]
-        return {name: self.server_status(name) for name in sorted(names)}
+        return {name: self.server_status(name) for name in self.server_names()}
 
     def general_errors(self) -> list[str]:
         """Problems of the configuration that belong to no one server."""

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..config.name_hints import unknown_servers_message
 from ..dicomweb.service import OAuthService
 from ..errors import (
     InvalidServerError,
@@ -54,7 +55,7 @@ def handle(
             return _refresh(service, name)
         return _test(service, name, qido)
     except UnknownServerError:
-        return RestAnswer(404, {"Error": f"no server named {name} in DicomWebOAuth.Servers"})
+        return RestAnswer(404, {"Error": unknown_servers_message([name], service.server_names())})
     except InvalidServerError as invalid:
         return RestAnswer(
             409,

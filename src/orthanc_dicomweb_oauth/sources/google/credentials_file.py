@@ -22,6 +22,8 @@ SERVICE_ACCOUNT = "service_account"
 EXTERNAL_ACCOUNT = "external_account"
 IMPERSONATED = "impersonated_service_account"
 MACHINE_TYPES = (SERVICE_ACCOUNT, EXTERNAL_ACCOUNT, IMPERSONATED)
+# google-auth runs an external account's program only when this variable is 1.
+ALLOW_EXECUTABLES = "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES"
 # A person's gcloud login, and Google's other user credentials.
 USER_TYPES = ("authorized_user", "external_account_authorized_user")
 
@@ -35,6 +37,15 @@ class GoogleCredentialsFile:
     # Every URL the credentials send a secret or a token to, checked by the URL policy.
     urls: tuple[str, ...]
     info: Mapping[str, Any] = field(repr=False)
+
+    def runs_a_program(self) -> bool:
+        """An external account whose subject token comes from a program it names."""
+        source = self.info.get("credential_source")
+        return (
+            self.type == EXTERNAL_ACCOUNT
+            and isinstance(source, dict)
+            and source.get("executable") is not None
+        )
 
     def redacted_values(self) -> tuple[str, ...]:
         """The private keys the file holds, the impersonation's source included."""
@@ -60,8 +71,9 @@ def _typed_file(path: str) -> GoogleCredentialsFile:
     if kind in USER_TYPES:
         raise CredentialError(
             f"{path} holds a person's credentials (type {kind}, as `gcloud auth "
-            "application-default login` writes them): a server needs a machine identity, "
-            "a service account's key or workload identity federation (ADR 0001)"
+            "application-default login` writes them): a server needs a machine identity (the "
+            "metadata server, workload identity federation or a service account's key), not a "
+            "person's login, which carries all that person's rights and ends with their account"
         )
     if kind not in MACHINE_TYPES:
         raise CredentialError(
@@ -191,7 +203,7 @@ def _impersonated(path: str, info: Mapping[str, Any]) -> GoogleCredentialsFile:
     impersonated = _checked(path, IMPERSONATED, _ImpersonatedServiceAccount, info)
     source = impersonated.source_credentials
     if source.get("type") != SERVICE_ACCOUNT:
-        person = ", a person's login (ADR 0001)" if source.get("type") in USER_TYPES else ""
+        person = ", a person's login" if source.get("type") in USER_TYPES else ""
         raise CredentialError(
             f"{path} impersonates with source credentials of type {_shown(source.get('type'))}"
             f"{person}: the source must be a {SERVICE_ACCOUNT} key"

@@ -33,6 +33,7 @@ from ..lifetime import token_until
 from ..settings import GoogleSettings
 from ..transient import status_is_transient
 from .credentials_file import (
+    ALLOW_EXECUTABLES,
     EXTERNAL_ACCOUNT,
     SERVICE_ACCOUNT,
     GoogleCredentialsFile,
@@ -92,6 +93,7 @@ class GoogleSource:
                     KIND,
                     type="metadata server",
                     identity=identity if isinstance(identity, str) else "default",
+                    scopes=getattr(self._credentials, "account_scopes", None),
                 ),
             )
         try:
@@ -164,6 +166,12 @@ class GoogleSource:
     def _google_credentials(self) -> google.auth.credentials.Credentials:
         if self._credentials is None:
             file = self._loaded_file()
+            if (
+                file is not None
+                and file.runs_a_program()
+                and os.environ.get(ALLOW_EXECUTABLES) != "1"
+            ):
+                raise TokenRequestError(_programs_not_allowed(file), transient=False)
             try:
                 self._credentials = _credentials(self._settings, file)
             # The file's fields were checked; what google-auth refuses beyond that is said.
@@ -192,7 +200,9 @@ class GoogleSource:
             if self._file is None:
                 return TokenRequestError(
                     f"no metadata server answered at {_metadata_root()}: not running on Google "
-                    f"Cloud? Set {KIND} to a key file",
+                    f"Cloud? Off Google Cloud, set {KIND} to a workload identity federation "
+                    "file (an external_account file, from gcloud iam workload-identity-pools "
+                    "create-cred-config), or, failing that, to a service account key file",
                     transient=False,
                 )
             return http.translated(network, self._held)
@@ -219,9 +229,9 @@ def _credentials(
     scopes = [settings.scope]
     if file is None:
         # Imported for the metadata server only: it loads requests, for mTLS to it.
-        from google.auth import compute_engine  # noqa: PLC0415
+        from .metadata_server import MetadataServerCredentials  # noqa: PLC0415
 
-        return compute_engine.Credentials(scopes=scopes)
+        return MetadataServerCredentials(scopes=scopes)
     info = dict(file.info)
     if file.type == SERVICE_ACCOUNT:
         return service_account.Credentials.from_service_account_info(info, scopes=scopes)
@@ -257,6 +267,17 @@ def _impersonated(
         target_scopes=scopes,
         delegates=file.info.get("delegates"),
         iam_endpoint_override=url,
+    )
+
+
+def _programs_not_allowed(file: GoogleCredentialsFile) -> str:
+    return (
+        f"{KIND}: {file.path} gets its subject token by running a program "
+        f"(credential_source.executable), and google-auth runs one only when Orthanc's "
+        f"environment has {ALLOW_EXECUTABLES}=1: google-auth's own safety setting, so that a "
+        "credentials file cannot run a program unless the machine's administrator allows it. "
+        f"Set {ALLOW_EXECUTABLES}=1 in Orthanc's environment (systemd: an Environment= line in "
+        "a drop-in for orthanc.service; Docker: -e) and restart Orthanc"
     )
 
 
