@@ -101,6 +101,10 @@ class CloudEmulation:
     root: Path
     issue_token: IssueToken
     identity_header: str = "emulated-identity-header-8f3a"
+    # The access scopes the metadata server lists for the VM's service account.
+    metadata_scopes: list[str] = field(
+        default_factory=lambda: ["https://www.googleapis.com/auth/cloud-platform"]
+    )
     # path prefix -> HTTP status answered instead of a token
     faults: dict[str, int] = field(default_factory=dict)
     requests: Counter[str] = field(default_factory=Counter)
@@ -333,7 +337,7 @@ class CloudEmulation:
             {
                 "aliases": ["default"],
                 "email": METADATA_ACCOUNT,
-                "scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+                "scopes": self.metadata_scopes,
             }
         )
 

@@ -473,12 +473,7 @@ COMPUTE_DEFAULT_SCOPES = [
 @pytest.fixture
 def default_scopes(cloud: CloudEmulation, monkeypatch: pytest.MonkeyPatch) -> None:
     """The emulated metadata server lists the default scopes of a Compute Engine VM."""
-
-    def account(request: Request) -> Response:
-        body = {"aliases": ["default"], "email": METADATA_ACCOUNT, "scopes": COMPUTE_DEFAULT_SCOPES}
-        return Response(json.dumps(body), content_type="application/json")
-
-    monkeypatch.setattr(cloud, "_metadata_account", account)
+    monkeypatch.setattr(cloud, "metadata_scopes", COMPUTE_DEFAULT_SCOPES)
 
 
 def metadata_server_config(token_server: HTTPServer) -> dict[str, Any]:
