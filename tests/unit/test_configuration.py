@@ -441,6 +441,13 @@ def test_section_errors(orthanc: dict[str, Any], expected: str) -> None:
     ("path", "expected"),
     [
         ("/nonexistent/secret", "file /nonexistent/secret does not exist"),
+        ("./nonexistent", "file ./nonexistent does not exist"),
+        # The secret itself, pasted where its file's path goes, is not repeated.
+        (
+            "Xk9~q2.pasted-secret/value",
+            "the file named there (26 characters, not shown: a path starts with /, ./ or ../, "
+            "and this value may be the credential itself) does not exist",
+        ),
         ("/", "/ is a folder, not a file"),
         (
             "/dev/zero",

@@ -19,6 +19,7 @@ from ..errors import CredentialError
 
 MAX_CREDENTIAL_FILE_BYTES = 1024 * 1024
 _READ_CHUNK = 64 * 1024
+_LONGEST_SHOWN_PATH = 4096
 
 
 def secret_from_environment(variable: str, environ: Mapping[str, str]) -> SecretStr:
@@ -43,7 +44,7 @@ def read_credential_bytes(path: str, *, key: str | None = None) -> bytes:
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise CredentialError(f"file {path} does not exist", key=key) from None
+        raise CredentialError(f"{_missing_file(path)} does not exist", key=key) from None
     except PermissionError:
         raise CredentialError(f"file {path} is not readable (permission denied)", key=key) from None
     except OSError as error:
@@ -52,6 +53,22 @@ def read_credential_bytes(path: str, *, key: str | None = None) -> bytes:
         return _regular_file_content(descriptor, path, key)
     finally:
         os.close(descriptor)
+
+
+def _missing_file(path: str) -> str:
+    """A missing file as the error names it: a value that is no path may be the credential
+    itself, pasted where its file's path goes, and is not repeated."""
+    looks_like_a_path = (
+        path.startswith(("/", "./", "../"))
+        and len(path) <= _LONGEST_SHOWN_PATH
+        and not any(character.isspace() for character in path)
+    )
+    if looks_like_a_path:
+        return f"file {path}"
+    return (
+        f"the file named there ({len(path)} characters, not shown: a path starts with /, ./ "
+        "or ../, and this value may be the credential itself)"
+    )
 
 
 def _regular_file_content(descriptor: int, path: str, key: str | None) -> bytes:
