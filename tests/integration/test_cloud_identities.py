@@ -118,6 +118,25 @@ def test_default_without_a_file_is_the_metadata_server(cloud: CloudEmulation) ->
     assert source_fields(source.description())["TokenEndpoint"] == cloud.url
 
 
+def test_a_vm_without_the_cloud_platform_scope_is_noted_with_its_token(
+    cloud: CloudEmulation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The note the keeper logs once, as check's warning says it."""
+    source = source_for({"GoogleCredentials": "default"})
+    try:
+        assert source.fetch().notes == ()
+        monkeypatch.setattr(
+            cloud, "metadata_scopes", ["https://www.googleapis.com/auth/devstorage.read_only"]
+        )
+        (note,) = source.fetch().notes
+    finally:
+        source.close()
+    assert note.startswith(
+        "the access scopes of the VM's service account lack "
+        "https://www.googleapis.com/auth/cloud-platform"
+    )
+
+
 def test_an_external_account_exchanges_its_subject_token(cloud: CloudEmulation) -> None:
     """Workload identity federation: STS takes the file's token, then the service account
     is impersonated at the file's impersonation URL."""

@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC
 from typing import Any
 
@@ -32,6 +33,7 @@ from ..http_client import TokenHttpClient
 from ..lifetime import token_until
 from ..settings import GoogleSettings
 from ..transient import status_is_transient
+from .access_scopes import missing_healthcare_scope
 from .credentials_file import (
     ALLOW_EXECUTABLES,
     EXTERNAL_ACCOUNT,
@@ -82,7 +84,11 @@ class GoogleSource:
             raise TokenRequestError("Google issued no token and no expiry", transient=True)
         # ``expiry`` is naive UTC; ``valid`` would count a token expired 3 min 45 s early.
         expires_at = credentials.expiry.replace(tzinfo=UTC).timestamp()
-        return token_until(credentials.token, expires_at, self._wall_clock)
+        token = token_until(credentials.token, expires_at, self._wall_clock)
+        scopes = getattr(credentials, "account_scopes", None)
+        # The keeper logs a note once: the same warning check gives, in Orthanc's log.
+        lacking = None if scopes is None else missing_healthcare_scope(scopes)
+        return token if lacking is None else replace(token, notes=(*token.notes, lacking))
 
     def description(self) -> SourceDescription:
         if self._file is None:
