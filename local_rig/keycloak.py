@@ -282,7 +282,7 @@ def realm_representation(
 
 class Keycloak(Service):
     """Keycloak ``VERSION`` in development mode, its realm imported from ``realm``, its H2
-    database in ``work`` (kept across a restart: the realm and its keys survive)."""
+    database new in ``work`` (kept across a restart: the realm and its keys survive)."""
 
     def __init__(self, work: Path, log_dir: Path, realm: dict[str, Any]) -> None:
         self.home = distribution()
@@ -294,7 +294,9 @@ class Keycloak(Service):
         imports.mkdir(parents=True)
         (imports / f"{REALM}.json").write_text(json.dumps(realm, indent=2))
         database = work / "keycloak-db" / "keycloakdb"
-        database.parent.mkdir(parents=True, exist_ok=True)
+        # A database left by an earlier Keycloak would keep its realm: the import skips it.
+        shutil.rmtree(database.parent, ignore_errors=True)
+        database.parent.mkdir(parents=True)
         self._options = [
             "start-dev",
             "--import-realm",

@@ -232,13 +232,21 @@ def _keycloak_answer() -> Response:
 
 def keycloak_signed_jwt(request: Request) -> Response:
     """Keycloak's "Signed JWT" client authenticator: the key from the client's JWKS by
-    `kid`; `aud` the realm's issuer or token endpoint."""
+    `kid` (without one, its first key); `aud` the realm's issuer or token endpoint. Its
+    refusals are Keycloak 26.7's: 400 and `invalid_client`."""
+    if request.form.get("client_assertion") and json.loads(
+        base64.urlsafe_b64decode(request.form["client_assertion"].split(".")[0] + "==")
+    ).get("kid") not in (None, CLIENT_KEY_ID):
+        return _error(400, "invalid_client", "Unable to load public key")
     try:
-        assertion = _verified_assertion(request, {KEYCLOAK_ISSUER, request.base_url})
+        _verified_assertion(request, {KEYCLOAK_ISSUER, request.base_url})
     except _AssertionRefusedError:
-        return _error(401, "unauthorized_client", "Invalid client or Invalid client credentials")
-    if assertion["header"].get("kid") not in (None, CLIENT_KEY_ID):
-        return _error(401, "unauthorized_client", "Invalid client or Invalid client credentials")
+        return _error(
+            400,
+            "invalid_client",
+            "Client authentication with signed JWT failed: "
+            "Signature on JWT token failed validation",
+        )
     return _keycloak_answer()
 
 

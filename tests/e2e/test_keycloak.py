@@ -111,14 +111,15 @@ def _protected(
 
 @pytest.fixture(scope="session")
 def figures() -> Iterator[list[tuple[str, str, str]]]:
-    """Rows of test-artifacts/keycloak.md: what was rotated, the QIDO-RS that failed."""
+    """Rows of test-artifacts/keycloak.md: what happened, how soon the plugin was back, the
+    QIDO-RS that failed meanwhile."""
     rows: list[tuple[str, str, str]] = []
     yield rows
     if rows:
         lines = [
             f"# Rotations against Keycloak {kc.VERSION}",
             "",
-            "| Rotated | Back after the file changed | QIDO-RS failed |",
+            "| Event | Back | QIDO-RS failed |",
             "|---|---|---|",
             *(f"| {' | '.join(row)} |" for row in rows),
         ]
@@ -433,7 +434,7 @@ def test_a_regenerated_secret_kills_the_old_one_at_once(
     figures.append(
         (
             '"Regenerate" (the old secret refused at once)',
-            f"{back:.1f} s",
+            f"{back:.1f} s after the file changed",
             f"{traffic.failed} of {traffic.sent}",
         )
     )
@@ -470,7 +471,7 @@ def test_the_rotation_policy_keeps_the_old_secret_through_the_delay(
     figures.append(
         (
             f"the secret rotation policy ({kc.ROTATION_GRACE} s grace for the old secret)",
-            f"{back:.1f} s",
+            f"{back:.1f} s after the file changed",
             f"{traffic.failed} of {traffic.sent}",
         )
     )
@@ -524,7 +525,7 @@ def test_a_private_key_replaced_at_keycloak_then_in_its_file(
     figures.append(
         (
             "private key (JWKS: new key registered, old removed)",
-            f"{back:.1f} s",
+            f"{back:.1f} s after the file changed",
             f"{traffic.failed} of {traffic.sent}",
         )
     )
