@@ -1,8 +1,9 @@
 """The plugin in a real Orthanc A against a real Keycloak (local_rig/keycloak.py), started
-once for the session: every client authentication the plugin has, tokens checked by the
-DICOMweb server against Keycloak's JWKS and by introspection, Keycloak's own errors, a
-restart of Keycloak, and secrets and keys rotated the ways Keycloak offers while QIDO-RS
-traffic runs. The failed requests each rotation costs go to test-artifacts/keycloak.md."""
+once for this module, the only one that uses it: every client authentication the plugin
+has, tokens checked by the DICOMweb server against Keycloak's JWKS and by introspection,
+Keycloak's own errors, a restart of Keycloak, and secrets and keys rotated the ways
+Keycloak offers while QIDO-RS traffic runs. The failed requests each rotation costs go to
+test-artifacts/keycloak.md."""
 
 from __future__ import annotations
 
@@ -53,14 +54,14 @@ WRONG_SECRET = "unauthorized_client: Invalid client or Invalid client credential
 DISABLED = "invalid_client: Invalid client or Invalid client credentials (HTTP 401)"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def keycloak_keys(work_dir: Path) -> tuple[ClientKeyFiles, ClientKeyFiles]:
     """The signed JWT clients' keys: one registered as a JWKS, one as a certificate."""
     folder = work_dir / "keycloak-keys"
     return write_client_key(folder, "keycloak-jwks"), write_client_key(folder, "keycloak-cert")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def keycloak(
     work_dir: Path, log_dir: Path, keycloak_keys: tuple[ClientKeyFiles, ClientKeyFiles]
 ) -> Iterator[Keycloak]:
@@ -74,7 +75,7 @@ def keycloak(
         service.stop(timeout=30)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def keycloak_protected(
     work_dir: Path, log_dir: Path, keycloak: Keycloak
 ) -> Iterator[ProtectedServer]:
@@ -83,7 +84,7 @@ def keycloak_protected(
     yield from _protected(work_dir, log_dir, check, "-keycloak")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def introspected(work_dir: Path, log_dir: Path, keycloak: Keycloak) -> Iterator[ProtectedServer]:
     """A DICOMweb server whose validator asks Keycloak about each token (RFC 7662)."""
     check = TokenCheck(
@@ -109,7 +110,7 @@ def _protected(
         validator.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def figures() -> Iterator[list[tuple[str, str, str]]]:
     """Rows of test-artifacts/keycloak.md: what happened, how soon the plugin was back, the
     QIDO-RS that failed meanwhile."""
