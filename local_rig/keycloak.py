@@ -213,7 +213,6 @@ def realm_representation(
         {
             **_secret_client(INTROSPECTION_CLIENT, INTROSPECTION_SECRET),
             "serviceAccountsEnabled": False,
-            "bearerOnly": False,
         },
     ]
     audience_mapper = {
@@ -289,6 +288,8 @@ class Keycloak(Service):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.issuer = f"{self.url}/realms/{REALM}"
+        # Keycloak imports realms from its own data/import folder only: this run's realm
+        # replaces the last run's there.
         imports = self.home / "data" / "import"
         shutil.rmtree(imports, ignore_errors=True)
         imports.mkdir(parents=True)
@@ -404,13 +405,6 @@ class Keycloak(Service):
         found = admin.get("/clients", params={"clientId": client_id}).raise_for_status().json()
         uuid: str = found[0]["id"]
         return uuid
-
-    def client(self, client_id: str) -> dict[str, Any]:
-        """The client's representation, as the admin API gives it."""
-        with self._admin() as admin:
-            uuid = self._client_uuid(admin, client_id)
-            representation: dict[str, Any] = admin.get(f"/clients/{uuid}").raise_for_status().json()
-            return representation
 
     def update_client(self, client_id: str, **changes: Any) -> None:
         """The client's representation with ``changes`` (top-level keys; ``attributes``

@@ -148,8 +148,8 @@ def _no_keycloak_token_leaks(
 
 def keycloak_server(keycloak: Keycloak, protected: ProtectedServer, **keys: Any) -> dict[str, Any]:
     """Orthanc A's section for a server behind ``protected``, with Keycloak's client
-    ``orthanc`` by default."""
-    return {
+    ``orthanc`` by default; a key given as None is left out."""
+    section = {
         "Url": protected.url,
         "TokenEndpoint": keycloak.token_endpoint,
         "ClientId": "orthanc",
@@ -157,6 +157,7 @@ def keycloak_server(keycloak: Keycloak, protected: ProtectedServer, **keys: Any)
         "Timeout": 120,
         **keys,
     }
+    return {key: value for key, value in section.items() if value is not None}
 
 
 def _state(client: httpx2.Client, name: str, state: str, timeout: float = 30) -> dict[str, Any]:
@@ -182,11 +183,13 @@ def test_every_client_authentication_is_authorized_by_keycloak(
         "basic": keycloak_server(
             keycloak, keycloak_protected, ClientAuthMethod="client_secret_basic"
         ),
-        "post": {
-            **keycloak_server(keycloak, keycloak_protected, ClientAuthMethod="client_secret_post"),
-            "Issuer": keycloak.issuer,
-            "TokenEndpoint": None,
-        },
+        "post": keycloak_server(
+            keycloak,
+            keycloak_protected,
+            ClientAuthMethod="client_secret_post",
+            Issuer=keycloak.issuer,
+            TokenEndpoint=None,
+        ),
         "jwks": keycloak_server(
             keycloak,
             keycloak_protected,
@@ -205,10 +208,6 @@ def test_every_client_authentication_is_authorized_by_keycloak(
             ClientPrivateKeyFile=str(certificate_key.private_key),
             ClientCertificateFile=str(certificate_key.certificate),
         ),
-    }
-    servers = {
-        name: {key: value for key, value in section.items() if value is not None}
-        for name, section in servers.items()
     }
     client = client_for(start_orthanc_a(servers=servers))
     for name in servers:
@@ -506,8 +505,8 @@ def test_a_private_key_replaced_at_keycloak_then_in_its_file(
         ClientId=name,
         ClientAuthMethod="private_key_jwt",
         ClientPrivateKeyFile=str(mount.path("tls.key")),
+        ClientSecretEnv=None,
     )
-    del server["ClientSecretEnv"]
     orthanc = start_orthanc_a(servers={name: server})
     client = client_for(orthanc)
     wait_authorized(client, name)
