@@ -172,6 +172,41 @@ def _jwt_client(client_id: str, **attributes: str) -> dict[str, Any]:
     return {**_service_client(client_id, **attributes), "clientAuthenticatorType": "client-jwt"}
 
 
+def _realm(clients: list[dict[str, Any]], token_lifespan: int) -> dict[str, Any]:
+    """The realm with ``clients``, whose tokens live ``token_lifespan`` s and name the
+    DICOMweb server as their audience (a default client scope with an audience mapper)."""
+    audience_mapper = {
+        "name": "dicomweb audience",
+        "protocol": "openid-connect",
+        "protocolMapper": "oidc-audience-mapper",
+        "config": {
+            "included.custom.audience": AUDIENCE,
+            "access.token.claim": "true",
+            "introspection.token.claim": "true",
+        },
+    }
+    return {
+        "realm": REALM,
+        "enabled": True,
+        "accessTokenLifespan": token_lifespan,
+        "clients": clients,
+        "clientScopes": [
+            {
+                "name": "dicomweb",
+                "protocol": "openid-connect",
+                "attributes": {"include.in.token.scope": "true"},
+                "protocolMappers": [audience_mapper],
+            },
+        ],
+        "defaultDefaultClientScopes": ["dicomweb"],
+    }
+
+
+def demo_realm(client_id: str, secret: str, token_lifespan: int) -> dict[str, Any]:
+    """The demo's realm: one client with ``secret``."""
+    return _realm([_secret_client(client_id, secret)], token_lifespan)
+
+
 def realm_representation(
     secret: str, jwks_key: ClientKeyFiles, jwks_key_id: str, certificate_key: ClientKeyFiles
 ) -> dict[str, Any]:
@@ -215,31 +250,9 @@ def realm_representation(
             "serviceAccountsEnabled": False,
         },
     ]
-    audience_mapper = {
-        "name": "dicomweb audience",
-        "protocol": "openid-connect",
-        "protocolMapper": "oidc-audience-mapper",
-        "config": {
-            "included.custom.audience": AUDIENCE,
-            "access.token.claim": "true",
-            "introspection.token.claim": "true",
-        },
-    }
     return {
-        "realm": REALM,
-        "enabled": True,
         # Short lifetimes: the tests span several; a client may shorten its own.
-        "accessTokenLifespan": 60,
-        "clients": clients,
-        "clientScopes": [
-            {
-                "name": "dicomweb",
-                "protocol": "openid-connect",
-                "attributes": {"include.in.token.scope": "true"},
-                "protocolMappers": [audience_mapper],
-            },
-        ],
-        "defaultDefaultClientScopes": ["dicomweb"],
+        **_realm(clients, 60),
         "clientProfiles": {
             "profiles": [
                 {
