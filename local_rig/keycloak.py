@@ -38,6 +38,8 @@ from .services import ROOT, Service, free_port
 VERSION = "26.7.3"
 DISTRIBUTION_SHA256 = "27a6535553c3cdcd083872ba40629efafb3475e3b758e0c6f691395561dd0f1f"
 ARTIFACT = f"org.keycloak:keycloak-quarkus-dist:{VERSION}:zip"
+# Pinned: Maven's own default for a goal named without a version is older and may change.
+COPY_GOAL = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy"
 CACHE = ROOT / ".local-rig" / "keycloak"
 REALM = "imaging"
 # The audience Keycloak's mapper puts in every token of the realm: the DICOMweb server.
@@ -94,7 +96,7 @@ def _fetch(archive: Path) -> None:
                 mvn,
                 "-B",
                 "-q",
-                "dependency:copy",
+                COPY_GOAL,
                 f"-Dartifact={ARTIFACT}",
                 f"-DoutputDirectory={CACHE}",
             ],
