@@ -2,7 +2,8 @@
 
 - an OAuth2 provider: node-oidc-provider (local_rig/provider), short-lived JWT tokens;
 - a bearer-protected DICOMweb server: Orthanc B behind nginx, whose auth_request asks
-  local_rig/validator.py to check the token against the provider's JWKS;
+  local_rig/validator.py to check the token against the provider's JWKS (or, for a real
+  Keycloak, local_rig/keycloak.py, its JWKS or its introspection endpoint);
 - Orthanc A: Debian's Orthanc with the DICOMweb and Python plugins and this plugin, on
   the host or in a chroot of a newer Debian (local_rig/installations.py).
 
