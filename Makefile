@@ -16,9 +16,10 @@ test: lint
 	$(PY) -m pytest
 
 # The plugin in a real Orthanc, against a local OAuth2 provider and a protected DICOMweb
-# server; runs until Ctrl-C.
+# server; runs until Ctrl-C. PROVIDER=keycloak: a real Keycloak instead of
+# node-oidc-provider.
 demo: setup
-	$(PY) -m local_rig.demo
+	$(PY) -m local_rig.demo $(if $(PROVIDER),--provider $(PROVIDER))
 
 # Figures printed, written to test-artifacts/bench.json and docs/performance.md (about
 # 15 minutes); `python -m local_rig.bench --document FILE` writes the document again from

@@ -3,8 +3,9 @@ bearer-protected DICOMweb server, all on loopback.
 
     python -m local_rig.demo            # runs until Ctrl-C
     python -m local_rig.demo --once     # the same scenario once; exit 0 or 1
+    python -m local_rig.demo --provider keycloak    # a real Keycloak instead
 
-``make demo`` installs what is missing first.
+``make demo`` installs what is missing first (``make demo PROVIDER=keycloak``).
 """
 
 from __future__ import annotations
@@ -24,18 +25,21 @@ from typing import Any
 
 import httpx2
 
+from . import keycloak
 from .dicom_samples import study_instance
 from .installations import plugin_environment
 from .services import (
     Orthanc,
     ProtectedServer,
     Provider,
+    TokenCheck,
     Validator,
     missing_prerequisites,
     orthanc_configuration,
     port_is_free,
 )
 
+PROVIDERS = ("node-oidc-provider", "keycloak")
 SERVER = "protected-pacs"
 CLIENT_ID = "orthanc-demo"
 PREFERRED_PORT = 8042
@@ -64,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         help="lifetime of the provider's tokens (default: 20)",
     )
     parser.add_argument(
+        "--provider",
+        choices=PROVIDERS,
+        default=PROVIDERS[0],
+        help="the OAuth2 provider: node-oidc-provider (starts in a second, the default) or "
+        f"Keycloak {keycloak.VERSION} (fetched with Maven; starts in about 25 s)",
+    )
+    parser.add_argument(
         "--refreshes",
         type=int,
         default=2,
@@ -80,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="dicomweb-oauth-demo-"))
     try:
         with _stack() as stack:
-            orthanc = _start_everything(work, args.token_lifetime, stack)
+            orthanc = _start_everything(work, args.provider, args.token_lifetime, stack)
             _exercise(orthanc)
             _watch(orthanc, refreshes=args.refreshes if args.once else None)
             if args.once:
@@ -117,25 +128,37 @@ def _stack() -> Iterator[list[Callable[[], Any]]]:
             stop()
 
 
-def _start_everything(work: Path, lifetime: int, stops: list[Callable[[], Any]]) -> Orthanc:
+def _start_everything(
+    work: Path, provider_name: str, lifetime: int, stops: list[Callable[[], Any]]
+) -> Orthanc:
     step(1, "Installing the plugin in a virtual environment of /usr/bin/python3")
     entry_script = plugin_environment()
     say("done")
 
-    step(2, f"Starting the OAuth2 provider (node-oidc-provider, {lifetime} s JWT tokens)")
     secret = secrets.token_urlsafe(24)
-    client = {
-        "client_id": CLIENT_ID,
-        "client_secret": secret,
-        "token_endpoint_auth_method": "client_secret_post",
-    }
-    provider = Provider(work, work, lifetime, [client])
-    provider.start()
-    stops.append(provider.stop)
-    validator = Validator(work, provider)
+    if provider_name == "keycloak":
+        step(2, f"Starting Keycloak {keycloak.VERSION} ({lifetime} s JWT tokens; about 25 s)")
+        realm = keycloak.Keycloak(work, work, keycloak.demo_realm(CLIENT_ID, secret, lifetime))
+        stops.append(realm.stop)
+        realm.start()
+        token_endpoint, issuer = realm.token_endpoint, realm.issuer
+        check = TokenCheck(issuer, keycloak.AUDIENCE, jwks_url=realm.jwks_url, token_type="JWT")
+        validator = Validator(work, check=check)
+    else:
+        step(2, f"Starting the OAuth2 provider (node-oidc-provider, {lifetime} s JWT tokens)")
+        client = {
+            "client_id": CLIENT_ID,
+            "client_secret": secret,
+            "token_endpoint_auth_method": "client_secret_post",
+        }
+        provider = Provider(work, work, lifetime, [client])
+        stops.append(provider.stop)
+        provider.start()
+        token_endpoint, issuer = provider.token_endpoint, provider.issuer
+        validator = Validator(work, provider)
     validator.start()
     stops.append(validator.stop)
-    say(f"{provider.issuer}")
+    say(issuer)
 
     step(3, "Starting the protected DICOMweb server (Orthanc behind nginx, bearer tokens only)")
     protected = ProtectedServer(work, work, validator)
@@ -156,7 +179,7 @@ def _start_everything(work: Path, lifetime: int, stops: list[Callable[[], Any]])
                 "Servers": {
                     SERVER: {
                         "Url": protected.url,
-                        "TokenEndpoint": provider.token_endpoint,
+                        "TokenEndpoint": token_endpoint,
                         "ClientId": CLIENT_ID,
                         "ClientSecretEnv": "DEMO_CLIENT_SECRET_VALUE",
                     }

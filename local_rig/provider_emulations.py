@@ -40,6 +40,9 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # The public key registered at the emulated providers has this id (Keycloak's JWKS).
 CLIENT_KEY_ID = "orthanc-2026"
 KEYCLOAK_ISSUER = "https://keycloak.example.com/realms/imaging"
+# Keycloak's clients are named by the administrator, as in its guide.
+KEYCLOAK_CLIENT_ID = "orthanc"
+KEYCLOAK_JWT_CLIENT_ID = "orthanc-jwt"
 _SEEN_ASSERTIONS: set[str] = set()
 
 
@@ -67,7 +70,9 @@ class _AssertionRefusedError(Exception):
     pass
 
 
-def _verified_assertion(request: Request, audiences: set[str]) -> dict[str, Any]:
+def _verified_assertion(
+    request: Request, audiences: set[str], client_id: str = CLIENT_ID
+) -> dict[str, Any]:
     """RFC 7523 §3 checks of a client assertion signed with the registered key."""
     if request.form.get("client_assertion_type") != ASSERTION_TYPE:
         raise _AssertionRefusedError("client_assertion_type")
@@ -81,7 +86,7 @@ def _verified_assertion(request: Request, audiences: set[str]) -> dict[str, Any]
         raise _AssertionRefusedError("signature") from None
     claims = dict(token.claims)
     now = time.time()
-    if not (claims.get("iss") == claims.get("sub") == CLIENT_ID):
+    if not (claims.get("iss") == claims.get("sub") == client_id):
         raise _AssertionRefusedError("issuer")
     if claims.get("aud") not in audiences:
         raise _AssertionRefusedError("audience")
@@ -203,17 +208,18 @@ def entra_v1(request: Request) -> Response:
 
 def keycloak(request: Request) -> Response:
     """Keycloak: 300 s tokens; Basic credentials must be form-urlencoded (RFC 6749 §2.3.1)."""
-    if (_basic_credentials(request) or _post_credentials(request)) != (CLIENT_ID, CLIENT_SECRET):
+    credentials = _basic_credentials(request) or _post_credentials(request)
+    if credentials != (KEYCLOAK_CLIENT_ID, CLIENT_SECRET):
         return _error(401, "unauthorized_client", "Invalid client or Invalid client credentials")
-    return _keycloak_answer()
+    return _keycloak_answer(KEYCLOAK_CLIENT_ID)
 
 
-def _keycloak_answer() -> Response:
+def _keycloak_answer(client_id: str) -> Response:
     token = _sign(
         {
             "iss": KEYCLOAK_ISSUER,
             "aud": "dicomweb",
-            "azp": CLIENT_ID,
+            "azp": client_id,
             "scope": "profile email",
         },
         300,
@@ -232,14 +238,22 @@ def _keycloak_answer() -> Response:
 
 def keycloak_signed_jwt(request: Request) -> Response:
     """Keycloak's "Signed JWT" client authenticator: the key from the client's JWKS by
-    `kid`; `aud` the realm's issuer or token endpoint."""
+    `kid` (without one, its first key); `aud` the realm's issuer or token endpoint. Its
+    refusals are Keycloak 26.7's: 400 and `invalid_client`."""
+    if request.form.get("client_assertion") and json.loads(
+        base64.urlsafe_b64decode(request.form["client_assertion"].split(".")[0] + "==")
+    ).get("kid") not in (None, CLIENT_KEY_ID):
+        return _error(400, "invalid_client", "Unable to load public key")
     try:
-        assertion = _verified_assertion(request, {KEYCLOAK_ISSUER, request.base_url})
+        _verified_assertion(request, {KEYCLOAK_ISSUER, request.base_url}, KEYCLOAK_JWT_CLIENT_ID)
     except _AssertionRefusedError:
-        return _error(401, "unauthorized_client", "Invalid client or Invalid client credentials")
-    if assertion["header"].get("kid") not in (None, CLIENT_KEY_ID):
-        return _error(401, "unauthorized_client", "Invalid client or Invalid client credentials")
-    return _keycloak_answer()
+        return _error(
+            400,
+            "invalid_client",
+            "Client authentication with signed JWT failed: "
+            "Signature on JWT token failed validation",
+        )
+    return _keycloak_answer(KEYCLOAK_JWT_CLIENT_ID)
 
 
 def auth0(request: Request) -> Response:

@@ -2,7 +2,8 @@
 
 - an OAuth2 provider: node-oidc-provider (local_rig/provider), short-lived JWT tokens;
 - a bearer-protected DICOMweb server: Orthanc B behind nginx, whose auth_request asks
-  local_rig/validator.py to check the token against the provider's JWKS;
+  local_rig/validator.py to check the token against the provider's JWKS (or, for a real
+  Keycloak, local_rig/keycloak.py, its JWKS or its introspection endpoint);
 - Orthanc A: Debian's Orthanc with the DICOMweb and Python plugins and this plugin, on
   the host or in a chroot of a newer Debian (local_rig/installations.py).
 
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +100,8 @@ class Service:
         # How often start() asks whether the service is ready; the bench, timing starts,
         # asks more often.
         self.poll_interval = 0.05
+        # How long start() waits for the service to be ready.
+        self.start_timeout = 30.0
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:
@@ -109,7 +113,7 @@ class Service:
                 env=self.env,
                 preexec_fn=self._prepare_child,  # noqa: PLW1509 - no lock taken, before exec
             )
-        self.wait_until(self.is_ready, f"an answer from {self.ready_url}")
+        self.wait_until(self.is_ready, f"an answer from {self.ready_url}", self.start_timeout)
 
     def is_ready(self) -> bool:
         """Whether the service serves requests: ``ready_url`` answers as expected."""
@@ -212,20 +216,56 @@ class Provider(Service):
         return stats
 
 
+@dataclass(frozen=True)
+class TokenCheck:
+    """How the validator checks a bearer token: by its signature against ``jwks_url`` (its
+    header's ``typ`` being ``token_type``), or by asking ``introspection_url`` (RFC 7662)
+    as ``introspection_client`` (id, secret); then its issuer and audience."""
+
+    issuer: str
+    audience: str
+    jwks_url: str | None = None
+    token_type: str = "at+jwt"
+    introspection_url: str | None = None
+    introspection_client: tuple[str, str] | None = None
+
+    def arguments(self) -> list[str]:
+        if self.introspection_url is not None and self.introspection_client is not None:
+            method = [
+                "--introspect",
+                self.introspection_url,
+                "--client",
+                self.introspection_client[0],
+            ]
+        elif self.jwks_url is not None:
+            method = ["--jwks", self.jwks_url, "--token-type", self.token_type]
+        else:
+            raise ValueError("a token check needs a JWKS or an introspection endpoint and client")
+        return [self.issuer, self.audience, *method]
+
+
 class Validator(Service):
-    def __init__(self, log_dir: Path, provider: Provider):
+    """The token validator (local_rig/validator.py): node-oidc-provider's JWTs checked
+    against its JWKS, unless ``check`` says otherwise."""
+
+    def __init__(
+        self,
+        log_dir: Path,
+        provider: Provider | None = None,
+        check: TokenCheck | None = None,
+        name: str = "validator",
+    ):
+        if check is None:
+            if provider is None:
+                raise ValueError("a validator needs a provider or a token check")
+            check = TokenCheck(provider.issuer, AUDIENCE, jwks_url=f"{provider.issuer}/jwks")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        script = str(RIG_DIR / "validator.py")
-        argv = [
-            sys.executable,
-            script,
-            str(self.port),
-            f"{provider.issuer}/jwks",
-            provider.issuer,
-            AUDIENCE,
-        ]
-        super().__init__("validator", argv, log_dir, ready_url=f"{self.url}/stats")
+        argv = [sys.executable, str(RIG_DIR / "validator.py"), str(self.port), *check.arguments()]
+        env = dict(os.environ)
+        if check.introspection_client is not None:
+            env["VALIDATOR_CLIENT_SECRET"] = check.introspection_client[1]
+        super().__init__(name, argv, log_dir, ready_url=f"{self.url}/stats", env=env)
 
     def stats(self) -> dict[str, int]:
         stats: dict[str, int] = httpx2.get(f"{self.url}/stats", timeout=5).json()
@@ -304,12 +344,14 @@ class Orthanc(Service):
 
 
 class ProtectedServer:
-    """Orthanc B behind nginx: only requests with a valid bearer token get through."""
+    """Orthanc B behind nginx: only requests with a valid bearer token get through.
+    ``suffix`` tells a second one's files and logs from the first one's."""
 
-    def __init__(self, work: Path, log_dir: Path, validator: Validator) -> None:
+    def __init__(self, work: Path, log_dir: Path, validator: Validator, suffix: str = "") -> None:
+        self.validator = validator
         self.password = secrets.token_urlsafe(16)
         self.orthanc = Orthanc(
-            "orthanc-b",
+            f"orthanc-b{suffix}",
             work,
             log_dir,
             {
@@ -321,7 +363,7 @@ class ProtectedServer:
         )
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/dicom-web/"
-        prefix = work / "nginx"
+        prefix = work / f"nginx{suffix}"
         prefix.mkdir(exist_ok=True)
         self.access_log = prefix / "access.log"
         credentials = base64.b64encode(f"nginx:{self.password}".encode()).decode()
@@ -333,7 +375,7 @@ class ProtectedServer:
             .replace("CREDENTIALS", credentials)
         )
         self.nginx = Service(
-            "nginx",
+            f"nginx{suffix}",
             [
                 str(NGINX),
                 "-p",
@@ -341,7 +383,7 @@ class ProtectedServer:
                 "-c",
                 str(prefix / "nginx.conf"),
                 "-e",
-                str(log_dir / "nginx-error.log"),
+                str(log_dir / f"nginx{suffix}-error.log"),
             ],
             log_dir,
             ready_url=f"{self.url}studies",
