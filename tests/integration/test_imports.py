@@ -33,7 +33,14 @@ for settings in loaded.servers.values():
     token_source(settings.tokens).fetch()
 print(json.dumps(sorted(sys.modules)))
 """
-NOT_FOR_CLIENT_SECRETS = ("cryptography", "joserfc", "authlib.integrations", "authlib.oauth1")
+NOT_FOR_CLIENT_SECRETS = (
+    "cryptography",
+    "joserfc",
+    "authlib.integrations",
+    "authlib.oauth1",
+    # Google's file parser (pydantic models): only for a server with GoogleCredentials.
+    "orthanc_dicomweb_oauth.sources.google.credentials_file",
+)
 GOOGLE = ("google",)
 AZURE = ("azure", "msal")
 

@@ -36,10 +36,10 @@ from orthanc_dicomweb_oauth.sources.client_credentials.token_response import (
     parse_token_answer,
 )
 from orthanc_dicomweb_oauth.sources.google.credentials_file import (
-    MACHINE_TYPES,
     GoogleCredentialsFile,
     read_google_credentials_file,
 )
+from orthanc_dicomweb_oauth.sources.google.file_types import MACHINE_TYPES
 from orthanc_dicomweb_oauth.sources.lifetime import MIN_USABLE_LIFETIME
 from orthanc_dicomweb_oauth.sources.transient import retry_after_seconds
 

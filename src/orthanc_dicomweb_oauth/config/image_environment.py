@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import keys
 from ..redaction import sanitize_external_text
-from ..sources.google.credentials_file import SERVICE_ACCOUNT
+from ..sources.google.file_types import SERVICE_ACCOUNT
 
 # The image takes a variable named ``X_SECRET`` as the name of a file in /run/secrets that
 # holds X's value, and prints the variable's value when it starts verbosely: a secret

@@ -17,15 +17,10 @@ from ...credentials.secret_sources import read_credential_file
 from ...errors import CredentialError
 from ...redaction import sanitize_external_text
 from ...url_policy import url_problem
+from .file_types import EXTERNAL_ACCOUNT, IMPERSONATED, MACHINE_TYPES, SERVICE_ACCOUNT, USER_TYPES
 
-SERVICE_ACCOUNT = "service_account"
-EXTERNAL_ACCOUNT = "external_account"
-IMPERSONATED = "impersonated_service_account"
-MACHINE_TYPES = (SERVICE_ACCOUNT, EXTERNAL_ACCOUNT, IMPERSONATED)
 # google-auth runs an external account's program only when this variable is 1.
 ALLOW_EXECUTABLES = "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES"
-# A person's gcloud login, and Google's other user credentials.
-USER_TYPES = ("authorized_user", "external_account_authorized_user")
 
 
 @dataclass(frozen=True)

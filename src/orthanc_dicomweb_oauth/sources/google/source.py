@@ -36,11 +36,10 @@ from ..transient import status_is_transient
 from .access_scopes import missing_healthcare_scope
 from .credentials_file import (
     ALLOW_EXECUTABLES,
-    EXTERNAL_ACCOUNT,
-    SERVICE_ACCOUNT,
     GoogleCredentialsFile,
     read_google_credentials_file,
 )
+from .file_types import EXTERNAL_ACCOUNT, SERVICE_ACCOUNT
 from .transport import HttpClientRequest
 
 METADATA_SERVER = "the metadata server"
