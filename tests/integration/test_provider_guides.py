@@ -97,6 +97,7 @@ CLOUD_EXAMPLE = re.compile(
 CLOUD_TOKENS = {
     "google-metadata": google_like_token,
     "google-key": google_like_token,
+    "google-federation": google_like_token,
     "azure-imds": azure_like_token,
     "azure-app-service": azure_like_token,
     "assertion-file": lambda: azure_like_token(ASSERTION_CLIENT_ID),
@@ -113,6 +114,9 @@ def run_cloud_example(
     environ: dict[str, str] = {}
     if kind == "google-key":
         server["GoogleCredentials"] = str(cloud.service_account_file())
+    if kind == "google-federation":
+        subject_token = make_jwt(sub="system:serviceaccount:pacs:orthanc")
+        server["GoogleCredentials"] = str(cloud.external_account_file(subject_token))
     if kind == "azure-app-service":
         for name, value in cloud.app_service_environment().items():
             monkeypatch.setenv(name, value)
