@@ -261,7 +261,8 @@ class BalancedRequest:
 @dataclass
 class RestartFigures:
     requests: list[BalancedRequest] = field(default_factory=list)
-    killed: float = 0.0
+    killed: float = 0.0  # SIGKILL sent
+    dead: float = 0.0  # the process seen gone: it took requests until then
     restarting: float = 0.0
     answering: float = 0.0  # the restarted replica's HTTP server answers
     authorized: float = 0.0  # its first QIDO-RS that succeeded
@@ -273,8 +274,9 @@ class RestartFigures:
         return [request for request in self.requests if request.status != 200]
 
     def in_flight_at_the_kill(self) -> list[BalancedRequest]:
-        """Requests the killed replica had taken: lost with it, whatever the balancer."""
-        return [r for r in self.requests if r.sent < self.killed <= r.answered]
+        """Requests the killed replica may have taken: sent before it was seen gone and
+        answered after the signal. Lost with it, whatever the balancer."""
+        return [r for r in self.requests if r.sent < self.dead and self.killed <= r.answered]
 
     def after_the_restart(self) -> list[BalancedRequest]:
         return [request for request in self.requests if request.sent >= self.restarting]
@@ -315,6 +317,7 @@ def _kill_and_restart(replica: Orthanc, balancer: Balancer) -> RestartFigures:
         figures.killed = time.monotonic()
         process.send_signal(signal.SIGKILL)
         process.wait(10)
+        figures.dead = time.monotonic()
         wait_for(
             "the killed replica out of the balancer",
             lambda: replica.name not in balancer.ready_replicas(),
