@@ -160,6 +160,17 @@ def keycloak_server(keycloak: Keycloak, protected: ProtectedServer, **keys: Any)
     return {key: value for key, value in section.items() if value is not None}
 
 
+def _both_ways(
+    keycloak: Keycloak, jwks: ProtectedServer, introspected: ProtectedServer, client_id: str
+) -> dict[str, dict[str, Any]]:
+    """Two servers of one Keycloak client: one behind the DICOMweb server that checks
+    tokens against the JWKS, one behind the server that introspects them."""
+    return {
+        "jwks": keycloak_server(keycloak, jwks, ClientId=client_id),
+        "introspection": keycloak_server(keycloak, introspected, ClientId=client_id),
+    }
+
+
 def _state(client: httpx2.Client, name: str, state: str, timeout: float = 30) -> dict[str, Any]:
     def reached() -> dict[str, Any] | None:
         answer = client.get(f"/dicomweb-oauth/servers/{name}")
@@ -233,10 +244,7 @@ def test_stow_and_qido_across_token_lifetimes_with_jwks_and_introspection(
     keycloak_protected: ProtectedServer,
     introspected: ProtectedServer,
 ) -> None:
-    servers = {
-        name: keycloak_server(keycloak, protected, ClientId="orthanc-10s")
-        for name, protected in (("jwks", keycloak_protected), ("introspection", introspected))
-    }
+    servers = _both_ways(keycloak, keycloak_protected, introspected, "orthanc-10s")
     client = client_for(start_orthanc_a(servers=servers))
     before = {name: wait_authorized(client, name) for name in servers}
     introspected_before = introspected.validator.stats()
@@ -288,10 +296,7 @@ def test_a_disabled_client_is_refused_and_introspection_refuses_its_token_at_onc
     keycloak_protected: ProtectedServer,
     introspected: ProtectedServer,
 ) -> None:
-    servers = {
-        name: keycloak_server(keycloak, protected, ClientId="orthanc-disabled")
-        for name, protected in (("jwks", keycloak_protected), ("introspection", introspected))
-    }
+    servers = _both_ways(keycloak, keycloak_protected, introspected, "orthanc-disabled")
     orthanc = start_orthanc_a(servers=servers)
     client = client_for(orthanc)
     for name in servers:
@@ -346,6 +351,11 @@ def test_back_soon_after_keycloak_restarts(
         )
     )
     assert server_status(client, "restarted")["Failures"] >= 1
+
+
+def _rotation_row(event: str, back: float, traffic: QidoTraffic) -> tuple[str, str, str]:
+    """A row of test-artifacts/keycloak.md for a rotation."""
+    return event, f"{back:.1f} s after the file changed", f"{traffic.failed} of {traffic.sent}"
 
 
 class QidoTraffic:
@@ -431,13 +441,7 @@ def test_a_regenerated_secret_kills_the_old_one_at_once(
         back = _rotated_file_taken(
             orthanc, client, name, "ClientSecretFile", mount.path("client-secret"), changed
         )
-    figures.append(
-        (
-            '"Regenerate" (the old secret refused at once)',
-            f"{back:.1f} s after the file changed",
-            f"{traffic.failed} of {traffic.sent}",
-        )
-    )
+    figures.append(_rotation_row('"Regenerate" (the old secret refused at once)', back, traffic))
     assert WRONG_SECRET in orthanc.log()
     assert traffic.failed > 0, "the token outlived the delay: nothing was measured"
     assert qido_studies(client, name).status_code == 200
@@ -469,10 +473,10 @@ def test_the_rotation_policy_keeps_the_old_secret_through_the_delay(
             orthanc, client, name, "ClientSecretFile", mount.path("client-secret"), changed
         )
     figures.append(
-        (
+        _rotation_row(
             f"the secret rotation policy ({kc.ROTATION_GRACE} s grace for the old secret)",
-            f"{back:.1f} s after the file changed",
-            f"{traffic.failed} of {traffic.sent}",
+            back,
+            traffic,
         )
     )
     assert traffic.failed == 0
@@ -523,11 +527,7 @@ def test_a_private_key_replaced_at_keycloak_then_in_its_file(
     finally:
         keycloak.update_client(name, attributes={"jwks.string": kc.client_jwks(old_key)})
     figures.append(
-        (
-            "private key (JWKS: new key registered, old removed)",
-            f"{back:.1f} s after the file changed",
-            f"{traffic.failed} of {traffic.sent}",
-        )
+        _rotation_row("private key (JWKS: new key registered, old removed)", back, traffic)
     )
     assert "Signature on JWT token failed validation" in orthanc.log()
     assert traffic.failed > 0, "the token outlived the delay: nothing was measured"

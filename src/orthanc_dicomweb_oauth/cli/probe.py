@@ -15,6 +15,8 @@ from ..redaction import sanitize_external_text
 from ..sources.access_token import AccessToken
 
 PROBE_TIMEOUT = 30.0
+# Of a refused request's answer, shown shortened: more is never read.
+MAX_BODY_READ = 4096
 
 
 class Provider(Enum):
@@ -71,31 +73,46 @@ def probe_dicomweb(
             False, None, f"cannot use Orthanc's HttpsCACertificates {ca_certificates}: {reason}"
         )
     try:
-        with httpx2.Client(verify=verify, timeout=PROBE_TIMEOUT, trust_env=False) as client:
-            response = client.get(
+        with (
+            httpx2.Client(verify=verify, timeout=PROBE_TIMEOUT, trust_env=False) as client,
+            client.stream(
+                "GET",
                 target,
                 headers={
                     "Authorization": token.authorization_header(),
                     "Accept": "application/dicom+json",
                 },
-            )
+            ) as response,
+        ):
+            beginning = _beginning(response)
     # Not only httpx2's errors: h11 refuses a header it cannot send with a ValueError, and
     # its message, like any other, has the token redacted in whatever escaping it shows.
     except (httpx2.HTTPError, ssl.SSLError, OSError, ValueError) as error:
         reason = sanitize_external_text(str(error) or type(error).__name__, [token.value])
         return ProbeResult(False, None, f"GET {target} failed: {reason}")
-    return _explain(target, response, token, refusal)
+    return _explain(target, response, beginning, token, refusal)
+
+
+def _beginning(response: httpx2.Response) -> str:
+    """The first MAX_BODY_READ bytes of the answer, as text: only its beginning is shown,
+    and a server may answer with anything."""
+    read = bytearray()
+    for chunk in response.iter_bytes():
+        read += chunk[: MAX_BODY_READ - len(read)]
+        if len(read) >= MAX_BODY_READ:
+            break
+    return read.decode(response.encoding or "utf-8", errors="replace")
 
 
 def _explain(
-    target: str, response: httpx2.Response, token: AccessToken, refusal: Refusal
+    target: str, response: httpx2.Response, beginning: str, token: AccessToken, refusal: Refusal
 ) -> ProbeResult:
     status = response.status_code
     if 200 <= status < 300:
         return ProbeResult(True, status, f"GET {target}: HTTP {status}, the token is accepted")
     challenge = sanitize_external_text(response.headers.get("www-authenticate", ""), [token.value])
     said = f" (WWW-Authenticate: {challenge})" if challenge else ""
-    body = sanitize_external_text(response.text, [token.value]) or None
+    body = sanitize_external_text(beginning, [token.value]) or None
     if status == 401:
         detail = (
             f"GET {target}: HTTP 401, the server refused the token{said}. Check that the "
